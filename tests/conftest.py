@@ -1,0 +1,32 @@
+"""Shared fixtures. Everything runs offline on CPU: no Hub, no network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DATASET = REPO_ROOT / "trustsim_dataset"
+
+
+@pytest.fixture
+def dataset_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped dataset folder that a test may break."""
+    target = tmp_path / "trustsim_dataset"
+    shutil.copytree(SHIPPED_DATASET, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real offline MiniLM embedder, loaded once for the whole session."""
+    from trustsim.validate import minilm_embedder
+
+    return minilm_embedder()

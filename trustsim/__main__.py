@@ -1,0 +1,5 @@
+import sys
+
+from trustsim.cli import main
+
+sys.exit(main())

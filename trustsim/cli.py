@@ -1,0 +1,159 @@
+"""The ``trustsim`` command line. Each subcommand is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trustsim import __version__
+from trustsim.dataset import DEFAULT_DATASET_PATH
+from trustsim.validate import DEFAULT_THRESHOLD
+
+
+def _validate_dataset(args: argparse.Namespace) -> int:
+    from trustsim.stats import compute_statistics
+    from trustsim.validate import validate_path
+
+    threshold = None if args.no_near_duplicates else args.threshold
+    result = validate_path(args.path, threshold=threshold)
+    problems = result.problems
+    for line in [*problems, *result.near_duplicates]:
+        print(line, file=sys.stderr)
+    stats = compute_statistics(result.records)
+    per_dim = ", ".join(f"{d} {stats['per_dimension'][d]}" for d in stats["dimensions"])
+    print(f"{stats['n']} valid instances ({per_dim})")
+    for name, w in stats["words"].items():
+        print(f"{name} questions: mean {w['mean']:.1f} words, {w['share_10_25']:.0%} with 10-25 words")
+    for kind, pair in result.closest.items():
+        print(f"closest {kind} pair: {pair.id_a} and {pair.id_b} (cosine {pair.similarity:.3f})")
+    checked = "skipped" if threshold is None else f"threshold {threshold}"
+    print(f"{len(problems)} problem(s), {len(result.near_duplicates)} near-duplicate pair(s) ({checked})")
+    return 0 if not problems and not result.near_duplicates else 1
+
+
+def _dataset_stats(args: argparse.Namespace) -> int:
+    from trustsim.stats import write_statistics
+    from trustsim.validate import validate_path
+
+    result = validate_path(args.path, threshold=None, card=False)
+    if result.problems:
+        for problem in result.problems:
+            print(problem, file=sys.stderr)
+        print("not writing statistics of a dataset with broken rows", file=sys.stderr)
+        return 1
+    card, figure = write_statistics(args.path, result.records)
+    print(f"wrote {card} and {figure} ({len(result.records)} instances)")
+    return 0
+
+
+def _add_instances(args: argparse.Namespace) -> int:
+    from trustsim.dataset import write_dataset
+    from trustsim.stats import write_statistics
+    from trustsim.validate import read_rows
+
+    existing, problems = read_rows(sorted((Path(args.dataset) / "data").glob("*/*.jsonl")))
+    new, new_problems = read_rows(args.files)
+    problems += new_problems
+    known = {row.record["id"]: row for row in existing}
+    for row in new:
+        if row.record["id"] in known and not args.replace:
+            old = known[row.record["id"]]
+            problems.append(
+                f"{row.file}:{row.line}: field 'id': {row.record['id']!r} already in the dataset "
+                f"({old.file}:{old.line}); pass --replace to overwrite it"
+            )
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print("nothing written", file=sys.stderr)
+        return 1
+    merged = {row.record["id"]: row.record for row in existing} | {row.record["id"]: row.record for row in new}
+    files = write_dataset(args.dataset, merged.values())
+    write_statistics(args.dataset, list(merged.values()))
+    print(
+        f"added {len(new)} instance(s); {len(merged)} in {len(files)} file(s) under {args.dataset}; statistics updated"
+    )
+    return 0
+
+
+def _push_dataset(args: argparse.Namespace) -> int:
+    from trustsim.hub import push_dataset_folder
+    from trustsim.validate import validate_path
+
+    if not args.skip_validation:
+        result = validate_path(args.path, threshold=None)
+        if result.problems:
+            for problem in result.problems:
+                print(problem, file=sys.stderr)
+            print(f"not pushing {args.path}: fix the problems above (or pass --skip-validation)", file=sys.stderr)
+            return 1
+    url = push_dataset_folder(
+        args.path, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message
+    )
+    print(f"pushed {args.path} to {args.repo_id}: {url}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="trustsim",
+        description="Benchmark and improve how reliably language models play social characters (TRUSTSIM).",
+    )
+    parser.add_argument("--version", action="version", version=f"trustsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate-dataset", help="check every instance, find near-duplicates, summarise the dataset")
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_DATASET_PATH,
+        help="dataset folder or JSONL file (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="cosine similarity above which two texts are near-duplicates (default: %(default)s)",
+    )
+    p.add_argument("--no-near-duplicates", action="store_true", help="skip the embedding-based near-duplicate check")
+    p.set_defaults(func=_validate_dataset)
+
+    p = sub.add_parser("dataset-stats", help="rewrite the dataset card's statistics section and figure")
+    p.add_argument(
+        "path", nargs="?", type=Path, default=DEFAULT_DATASET_PATH, help="dataset folder (default: %(default)s)"
+    )
+    p.set_defaults(func=_dataset_stats)
+
+    p = sub.add_parser("add-instances", help="add JSONL instances to the dataset, placed in their fixed split half")
+    p.add_argument("files", nargs="+", type=Path, help="JSONL files of new instances")
+    p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET_PATH, help="dataset folder (default: %(default)s)")
+    p.add_argument("--replace", action="store_true", help="overwrite instances whose id already exists")
+    p.set_defaults(func=_add_instances)
+
+    p = sub.add_parser("push-dataset", help="upload the dataset folder to the Hugging Face Hub (token from HF_TOKEN)")
+    p.add_argument("repo_id", help="dataset repository, e.g. your-name/trustsim")
+    p.add_argument("--path", type=Path, default=DEFAULT_DATASET_PATH, help="dataset folder (default: %(default)s)")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--revision", default=None, help="branch to push to (created if missing)")
+    p.add_argument("--commit-message", default="Upload TRUSTSIM dataset")
+    p.add_argument("--skip-validation", action="store_true", help="push even if rows fail validation")
+    p.set_defaults(func=_push_dataset)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trustsim`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"trustsim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Reading and writing the TRUSTSIM dataset folder.
+
+The folder ``trustsim_dataset/`` is a no-code Hugging Face dataset: JSONL data files plus a card
+whose YAML ``configs:`` combine them. Each instance is stored once, in
+``data/<half>/<subject slug>.jsonl`` where ``<half>`` is the instance's side of the fixed AdaORPO
+split (``train`` or ``test``). The ``default`` config globs both halves into one ``test`` split; the
+``adaorpo`` config maps each half to its split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from trustsim.schema import COLUMNS, subject
+
+#: Folder of data files inside the dataset folder.
+DATA_DIR = "data"
+#: The halves of the AdaORPO split; also the sub-folders of ``data/``.
+SPLIT_HALVES: tuple[str, ...] = ("train", "test")
+#: Seed of the AdaORPO split. Changing it moves instances between train and test: never do it
+#: for a released version.
+SPLIT_SEED = "trustsim-adaorpo-v1"
+#: Where ``load_dataset`` finds the shipped dataset when run from the repository root.
+DEFAULT_DATASET_PATH = Path("trustsim_dataset")
+
+Record = dict[str, Any]
+
+
+def data_file(root: Path, half: str, dimension: str) -> Path:
+    """Path of the JSONL file holding ``dimension``'s instances of split half ``half``."""
+    return Path(root) / DATA_DIR / half / f"{subject(dimension).slug}.jsonl"
+
+
+def data_files(path: Path) -> list[Path]:
+    """The JSONL files of a dataset folder, sorted; a single file is returned as is.
+
+    Raises ``FileNotFoundError`` naming the path when there is nothing to read, so a mistyped
+    path gives one clear line instead of an empty, "valid" dataset.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    files = sorted((path / DATA_DIR).glob("*/*.jsonl")) if (path / DATA_DIR).is_dir() else []
+    if not files:
+        files = sorted(path.glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no JSONL data files (looked in {path / DATA_DIR}/*/ and {path}/)")
+    return files
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, text)`` for every non-empty line of a JSONL file (1-based numbers)."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def read_records(path: Path) -> list[Record]:
+    """Every instance under ``path`` (a dataset folder or a JSONL file), without validation.
+
+    Use :func:`trustsim.validate.validate_rows` first where the input is untrusted; this reader
+    only fails on lines that are not JSON, naming the file and line.
+    """
+    records = []
+    for file in data_files(path):
+        for number, line in iter_lines(file):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{file}:{number}: not valid JSON ({err.msg})") from None
+    return records
+
+
+def _split_key(instance_id: str, seed: str) -> str:
+    return hashlib.sha256(f"{seed}:{instance_id}".encode()).hexdigest()
+
+
+def assign_splits(records: Iterable[Mapping[str, Any]], seed: str = SPLIT_SEED) -> dict[str, str]:
+    """The fixed AdaORPO split: instance id -> ``"train"`` or ``"test"``.
+
+    Within each dimension the instances are ordered by ``sha256(seed:id)`` and the first
+    ``ceil(n / 2)`` go to train, the rest to test. So the split is 1:1 (to within one instance)
+    per dimension, does not depend on file order or on other dimensions, and adding an instance
+    moves at most one existing instance across the boundary.
+    """
+    by_dimension: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        by_dimension[record["dimension"]].append(record["id"])
+    assignment = {}
+    for ids in by_dimension.values():
+        ordered = sorted(ids, key=lambda i: _split_key(i, seed))
+        n_train = math.ceil(len(ordered) / 2)
+        for rank, instance_id in enumerate(ordered):
+            assignment[instance_id] = "train" if rank < n_train else "test"
+    return assignment
+
+
+def dumps_record(record: Mapping[str, Any]) -> str:
+    """One JSONL line with the contract's column order (stable, diff-friendly output)."""
+    return json.dumps({c: record[c] for c in COLUMNS}, ensure_ascii=False)
+
+
+def write_dataset(root: Path, records: Iterable[Mapping[str, Any]], seed: str = SPLIT_SEED) -> list[Path]:
+    """Write ``records`` into ``root/data/<half>/<slug>.jsonl``, replacing what was there.
+
+    Instances are sorted by id inside each file. Returns the files written.
+    """
+    records = list(records)
+    halves = assign_splits(records, seed)
+    grouped: dict[Path, list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        grouped[data_file(root, halves[record["id"]], record["dimension"])].append(record)
+    data_root = Path(root) / DATA_DIR
+    for old in data_root.glob("*/*.jsonl") if data_root.is_dir() else []:
+        if old not in grouped:
+            old.unlink()
+    for file, rows in grouped.items():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        rows.sort(key=lambda r: r["id"])
+        file.write_text("".join(dumps_record(r) + "\n" for r in rows), encoding="utf-8")
+    return sorted(grouped)
+
+
+def load_trustsim(path: str | Path = DEFAULT_DATASET_PATH, config: str = "default", split: str | None = "test"):
+    """Load the dataset with ``datasets.load_dataset`` (a local folder or a Hub repo id).
+
+    ``config`` is ``default`` (one ``test`` split, every instance) or ``adaorpo`` (``train`` and
+    ``test``). ``split=None`` returns the ``DatasetDict``.
+    """
+    from datasets import load_dataset
+
+    return load_dataset(str(path), config, split=split)
