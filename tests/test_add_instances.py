@@ -41,7 +41,7 @@ def test_new_instances_are_placed_in_their_half_and_the_card_is_updated(dataset_
 
 
 def test_existing_id_is_refused_and_nothing_is_written(dataset_copy, tmp_path, capsys):
-    existing = read_records(dataset_copy)[0]["id"]
+    existing = next(r["id"] for r in read_records(dataset_copy) if r["dimension"] == "Psychology")
     snapshot = {p: p.read_bytes() for p in dataset_copy.rglob("*") if p.is_file()}
     new_file = tmp_path / "new.jsonl"
     new_file.write_text(json.dumps(_new(existing)) + "\n")

@@ -41,7 +41,10 @@ def test_shipped_dataset_passes_every_check_including_near_duplicates(capsys):
 
 
 def _pop(field: str) -> Callable[[dict], None]:
-    return lambda r: r.pop(field)
+    def edit(record: dict) -> None:
+        del record[field]
+
+    return edit
 
 
 def _set(field: str, value: object) -> Callable[[dict], None]:

@@ -132,7 +132,7 @@ def plot_statistics(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
     stats = compute_statistics(records)
     dims = stats["dimensions"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [1.3, 1]})
     colours = plt.get_cmap("tab10").colors
     offsets = [0] * len(dims)
     for k, attribute in enumerate(ATTRIBUTES):
@@ -145,7 +145,7 @@ def plot_statistics(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     left.set_xlabel("instances")
     left.set_xlim(0, max(offsets, default=1) * 1.15)
     left.set_title("Instances per subject, by attribute")
-    left.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=8, frameon=False)
 
     words = {name: [word_count(r[col]) for r in records] for name, col in QUESTION_COLUMNS.items()}
     top = max((max(v, default=0) for v in words.values()), default=0)
