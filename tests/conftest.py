@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A private datasets cache per test session, so no run reads what an earlier one cached.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="trustsim-datasets-cache-")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DATASET = REPO_ROOT / "trustsim_dataset"

@@ -115,3 +115,30 @@ def test_write_dataset_stores_each_instance_once_in_its_half(tmp_path):
         for line in f.read_text().splitlines():
             assert halves[json.loads(line)["id"]] == f.parent.name
     assert list(json.loads(files[0].read_text().splitlines()[0])) == list(COLUMNS)
+
+
+def test_an_edited_instance_is_not_served_stale_from_the_datasets_cache(dataset_copy):
+    from trustsim.cli import main
+
+    assert main(["dataset-stats", str(dataset_copy)]) == 0
+    before = load_dataset(str(dataset_copy), split="test")
+    path = dataset_copy / "data/train/psychology.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[0])
+    record["explanation"] = "EDITED" + record["explanation"][6:]  # same length: only the content changes
+    lines[0] = json.dumps(record, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["dataset-stats", str(dataset_copy)]) == 0
+    after = load_dataset(str(dataset_copy), split="test")
+    assert len(after) == len(before)
+    assert dict(zip(after["id"], after["explanation"], strict=True))[record["id"]] == record["explanation"]
+
+
+def test_a_card_whose_sizes_disagree_with_the_data_fails_to_load(dataset_copy, tmp_path):
+    from datasets.exceptions import NonMatchingSplitsSizesError
+
+    path = dataset_copy / "data/test/sociology.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    with pytest.raises(NonMatchingSplitsSizesError):
+        load_dataset(str(dataset_copy), split="test", cache_dir=str(tmp_path / "cache"))

@@ -34,7 +34,7 @@ def _validate_dataset(args: argparse.Namespace) -> int:
 
 
 def _dataset_stats(args: argparse.Namespace) -> int:
-    from trustsim.stats import write_statistics
+    from trustsim.card import write_card
     from trustsim.validate import validate_path
 
     result = validate_path(args.path, threshold=None, card=False)
@@ -43,14 +43,14 @@ def _dataset_stats(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print("not writing statistics of a dataset with broken rows", file=sys.stderr)
         return 1
-    card, figure = write_statistics(args.path, result.records)
+    card, figure = write_card(args.path, result.records)
     print(f"wrote {card} and {figure} ({len(result.records)} instances)")
     return 0
 
 
 def _add_instances(args: argparse.Namespace) -> int:
+    from trustsim.card import write_card
     from trustsim.dataset import write_dataset
-    from trustsim.stats import write_statistics
     from trustsim.validate import read_rows
 
     existing, problems = read_rows(sorted((Path(args.dataset) / "data").glob("*/*.jsonl")))
@@ -71,7 +71,7 @@ def _add_instances(args: argparse.Namespace) -> int:
         return 1
     merged = {row.record["id"]: row.record for row in existing} | {row.record["id"]: row.record for row in new}
     files = write_dataset(args.dataset, merged.values())
-    write_statistics(args.dataset, list(merged.values()))
+    write_card(args.dataset, list(merged.values()))
     print(
         f"added {len(new)} instance(s); {len(merged)} in {len(files)} file(s) under {args.dataset}; statistics updated"
     )

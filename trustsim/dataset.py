@@ -109,6 +109,17 @@ def dumps_record(record: Mapping[str, Any]) -> str:
     return json.dumps({c: record[c] for c in COLUMNS}, ensure_ascii=False)
 
 
+def dataset_fingerprint(records: Iterable[Mapping[str, Any]]) -> str:
+    """A short content hash of the instances, independent of file layout and order.
+
+    Recorded in the card and in every evaluation run, so results can be tied to the exact data.
+    """
+    digest = hashlib.sha256()
+    for line in sorted(dumps_record(r) for r in records):
+        digest.update(line.encode("utf-8") + b"\n")
+    return digest.hexdigest()[:16]
+
+
 def write_dataset(root: Path, records: Iterable[Mapping[str, Any]], seed: str = SPLIT_SEED) -> list[Path]:
     """Write ``records`` into ``root/data/<half>/<slug>.jsonl``, replacing what was there.
 

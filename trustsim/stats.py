@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -10,14 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from trustsim.dataset import assign_splits
-from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS
+from trustsim.schema import ATTRIBUTES, DIMENSIONS
 
-#: The card's statistics section lies between these markers and is rewritten by ``dataset-stats``.
-STATS_START = "<!-- statistics:start (written by `trustsim dataset-stats`; do not edit by hand) -->"
-STATS_END = "<!-- statistics:end -->"
-#: The card's example instance lies between these markers.
-EXAMPLE_START = "<!-- example:start -->"
-EXAMPLE_END = "<!-- example:end -->"
 #: Where the figure goes, relative to the dataset folder.
 FIGURE_PATH = Path("figures/statistics.png")
 
@@ -98,31 +91,6 @@ def render_markdown(stats: Mapping[str, Any], figure: Path = FIGURE_PATH) -> str
     return "\n".join(lines)
 
 
-def _replace_between(card: str, start: str, end: str, body: str) -> str:
-    i, j = card.find(start), card.find(end)
-    if i < 0 or j < i:
-        raise ValueError(f"the dataset card lacks the marker lines {start!r} and {end!r}")
-    return card[: i + len(start)] + "\n" + body + "\n" + card[j:]
-
-
-def render_example(records: Sequence[Mapping[str, Any]]) -> str:
-    """The card's example: the instance with the smallest id, as the JSON a user gets."""
-    first = min(records, key=lambda r: r["id"])
-    return "```json\n" + json.dumps({c: first[c] for c in COLUMNS}, ensure_ascii=False, indent=2) + "\n```"
-
-
-def render_card(card: str, records: Sequence[Mapping[str, Any]]) -> str:
-    """``card`` with its generated sections (statistics and example) rewritten from ``records``.
-
-    The validator compares this with the card on disk, so a card that no longer describes its
-    data fails the quality gate instead of drifting.
-    """
-    card = _replace_between(card, STATS_START, STATS_END, render_markdown(compute_statistics(records)))
-    if records:
-        card = _replace_between(card, EXAMPLE_START, EXAMPLE_END, render_example(records))
-    return card
-
-
 def plot_statistics(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Draw the paper's Figure 3: instances per subject (by attribute) and question lengths."""
     import matplotlib
@@ -166,10 +134,3 @@ def plot_statistics(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def write_statistics(dataset: Path, records: Sequence[Mapping[str, Any]]) -> tuple[Path, Path]:
-    """Rewrite the card's generated sections and the figure; returns (card, figure) paths."""
-    card_path = Path(dataset) / "README.md"
-    card_path.write_text(render_card(card_path.read_text(encoding="utf-8"), records), encoding="utf-8")
-    return card_path, plot_statistics(records, Path(dataset) / FIGURE_PATH)
