@@ -12,6 +12,14 @@ from trustsim.dataset import DEFAULT_DATASET_PATH
 from trustsim.validate import DEFAULT_THRESHOLD
 
 
+def _refuse(problems: Sequence[object], outcome: str) -> int:
+    """Print each problem on its own line, then what was not done; the exit status for failure."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(outcome, file=sys.stderr)
+    return 1
+
+
 def _validate_dataset(args: argparse.Namespace) -> int:
     from trustsim.stats import compute_statistics
     from trustsim.validate import validate_path
@@ -39,10 +47,7 @@ def _dataset_stats(args: argparse.Namespace) -> int:
 
     result = validate_path(args.path, threshold=None, card=False)
     if result.problems:
-        for problem in result.problems:
-            print(problem, file=sys.stderr)
-        print("not writing statistics of a dataset with broken rows", file=sys.stderr)
-        return 1
+        return _refuse(result.problems, "not writing statistics of a dataset with broken rows")
     card, figure = write_card(args.path, result.records)
     print(f"wrote {card} and {figure} ({len(result.records)} instances)")
     return 0
@@ -65,10 +70,7 @@ def _add_instances(args: argparse.Namespace) -> int:
                 f"({old.file}:{old.line}); pass --replace to overwrite it"
             )
     if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        print("nothing written", file=sys.stderr)
-        return 1
+        return _refuse(problems, "nothing written")
     merged = {row.record["id"]: row.record for row in existing} | {row.record["id"]: row.record for row in new}
     files = write_dataset(args.dataset, merged.values())
     write_card(args.dataset, list(merged.values()))
@@ -85,10 +87,7 @@ def _push_dataset(args: argparse.Namespace) -> int:
     if not args.skip_validation:
         result = validate_path(args.path, threshold=None)
         if result.problems:
-            for problem in result.problems:
-                print(problem, file=sys.stderr)
-            print(f"not pushing {args.path}: fix the problems above (or pass --skip-validation)", file=sys.stderr)
-            return 1
+            return _refuse(result.problems, f"not pushing {args.path}: fix the problems or pass --skip-validation")
     url = push_dataset_folder(
         args.path, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message
     )
