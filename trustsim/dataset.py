@@ -13,10 +13,11 @@ import hashlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from trustsim.records import read_jsonl
 from trustsim.schema import COLUMNS, subject
 
 #: Folder of data files inside the dataset folder.
@@ -56,28 +57,13 @@ def data_files(path: Path) -> list[Path]:
     return files
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, text)`` for every non-empty line of a JSONL file (1-based numbers)."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield number, line
-
-
 def read_records(path: Path) -> list[Record]:
     """Every instance under ``path`` (a dataset folder or a JSONL file), without validation.
 
-    Use :func:`trustsim.validate.validate_rows` first where the input is untrusted; this reader
-    only fails on lines that are not JSON, naming the file and line.
+    Use :func:`trustsim.validate.read_rows` where the input is untrusted; this reader only fails on
+    lines that are not JSON, naming the file and line.
     """
-    records = []
-    for file in data_files(path):
-        for number, line in iter_lines(file):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{file}:{number}: not valid JSON ({err.msg})") from None
-    return records
+    return [record for file in data_files(path) for record in read_jsonl(file)]
 
 
 def _split_key(instance_id: str, seed: str) -> str:

@@ -45,16 +45,21 @@ def repair_torn_tail(path: Path) -> int:
     return len(data) - cut
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Every record of a JSONL file; a malformed line raises ``ValueError`` naming file and line."""
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, text)`` for every non-empty line of a JSONL file (1-based numbers)."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg}); fix or delete that line") from None
+            if line.strip():
+                yield number, line
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Every record of a JSONL file; a malformed line raises ``ValueError`` naming file and line."""
+    for number, line in iter_lines(path):
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON ({err.msg}); fix or delete that line") from None
 
 
 class RecordFile:

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from trustsim.card import has_generated_sections, render_card
-from trustsim.dataset import DATA_DIR, SPLIT_HALVES, assign_splits, data_files, iter_lines
+from trustsim.dataset import DATA_DIR, SPLIT_HALVES, assign_splits, data_files
+from trustsim.records import iter_lines
 from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS, EXPECTED_ANSWERS, subject, subject_for_slug
 
 #: Default cosine-similarity threshold for near-duplicates, measured with
