@@ -97,6 +97,9 @@ def test_instance_in_the_wrong_half_is_rejected(dataset_copy, capsys):
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"{test}:")
     assert f"{moved!r} belongs to the fixed 'train' half" in problems[0]
+    assert main(["add-instances", "--dataset", str(dataset_copy)]) == 0
+    assert _problems(dataset_copy, capsys) == (0, [])
+    assert f'"id": "{moved}"' in train.read_text()
 
 
 def test_instance_in_another_subjects_file_is_rejected(dataset_copy, capsys):

@@ -127,8 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_dataset_stats)
 
-    p = sub.add_parser("add-instances", help="add JSONL instances to the dataset, placed in their fixed split half")
-    p.add_argument("files", nargs="+", type=Path, help="JSONL files of new instances")
+    p = sub.add_parser(
+        "add-instances",
+        help="add JSONL instances, each placed in its fixed split half (no files: re-place the existing ones)",
+    )
+    p.add_argument("files", nargs="*", type=Path, help="JSONL files of new instances")
     p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET_PATH, help="dataset folder (default: %(default)s)")
     p.add_argument("--replace", action="store_true", help="overwrite instances whose id already exists")
     p.set_defaults(func=_add_instances)

@@ -190,7 +190,7 @@ def check_placement(rows: Sequence[Located]) -> list[Problem]:
                     row.line,
                     "id",
                     f"{row.record['id']!r} belongs to the fixed '{halves[row.record['id']]}' half; "
-                    "run `trustsim add-instances` to re-place the files",
+                    "run `trustsim add-instances` with no files to re-place them",
                 )
             )
     return problems
