@@ -38,7 +38,7 @@ def _validate_dataset(args: argparse.Namespace) -> int:
         print(f"closest {kind} pair: {pair.id_a} and {pair.id_b} (cosine {pair.similarity:.3f})")
     checked = "skipped" if threshold is None else f"threshold {threshold}"
     print(f"{len(problems)} problem(s), {len(result.near_duplicates)} near-duplicate pair(s) ({checked})")
-    return 0 if not problems and not result.near_duplicates else 1
+    return 0 if result.ok else 1
 
 
 def _dataset_stats(args: argparse.Namespace) -> int:

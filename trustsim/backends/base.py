@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Message = dict[str, str]
@@ -41,7 +41,6 @@ class Completion:
     error: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -64,6 +63,3 @@ class Backend(ABC):
     def settings(self) -> dict[str, Any]:
         """Settings that change the outputs (recorded in ``run.json``; never secrets)."""
         return {"spec": self.spec}
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release what the backend holds (clients, GPU memory)."""
