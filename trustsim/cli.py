@@ -55,10 +55,10 @@ def _dataset_stats(args: argparse.Namespace) -> int:
 
 def _add_instances(args: argparse.Namespace) -> int:
     from trustsim.card import write_card
-    from trustsim.dataset import write_dataset
+    from trustsim.dataset import stored_files, write_dataset
     from trustsim.validate import read_rows
 
-    existing, problems = read_rows(sorted((Path(args.dataset) / "data").glob("*/*.jsonl")))
+    existing, problems = read_rows(stored_files(args.dataset))
     new, new_problems = read_rows(args.files)
     problems += new_problems
     known = {row.record["id"]: row for row in existing}

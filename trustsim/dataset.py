@@ -38,6 +38,11 @@ def data_file(root: Path, half: str, dimension: str) -> Path:
     return Path(root) / DATA_DIR / half / f"{subject(dimension).slug}.jsonl"
 
 
+def stored_files(root: Path) -> list[Path]:
+    """The files of the ``data/<half>/<slug>.jsonl`` layout under ``root``, sorted (empty if none)."""
+    return sorted((Path(root) / DATA_DIR).glob("*/*.jsonl"))
+
+
 def data_files(path: Path) -> list[Path]:
     """The JSONL files of a dataset folder, sorted; a single file is returned as is.
 
@@ -49,7 +54,7 @@ def data_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or directory")
-    files = sorted((path / DATA_DIR).glob("*/*.jsonl")) if (path / DATA_DIR).is_dir() else []
+    files = stored_files(path)
     if not files:
         files = sorted(path.glob("*.jsonl"))
     if not files:
@@ -116,8 +121,7 @@ def write_dataset(root: Path, records: Iterable[Mapping[str, Any]], seed: str = 
     grouped: dict[Path, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
         grouped[data_file(root, halves[record["id"]], record["dimension"])].append(record)
-    data_root = Path(root) / DATA_DIR
-    for old in data_root.glob("*/*.jsonl") if data_root.is_dir() else []:
+    for old in stored_files(root):
         if old not in grouped:
             old.unlink()
     for file, rows in grouped.items():
