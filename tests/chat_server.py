@@ -129,3 +129,35 @@ class ChatServer:
                         server.in_flight -= 1
 
         return Handler
+
+
+JUDGE_OPENING = "You will act as a strict evaluation assistant"
+
+
+def judge_aware(verdict: str = "Satisfied", score: int = 4, answer: str = "Yes, because that is who I am.") -> Reply:
+    """A reply that plays both parts: a subject model answering, and a judge giving its verdict."""
+
+    def reply(model: str, messages: list[dict[str, str]]) -> str:
+        if not messages[0]["content"].startswith(JUDGE_OPENING):
+            return answer
+        if "rating score" in messages[0]["content"]:
+            return f"The answer fits the character. [[{score}]]"
+        return f"The answer fits the character. [[{verdict}]]"
+
+    return reply
+
+
+def main() -> None:
+    """Serve from the command line (benchmarks): ``python tests/chat_server.py --latency 0.5``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.5)
+    args = parser.parse_args()
+    with ChatServer(Script(latency=args.latency, reply=judge_aware())) as server:
+        print(server.base_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from trustsim import __version__
+from trustsim.cli_eval import add_eval_commands
 from trustsim.dataset import DEFAULT_DATASET_PATH
 from trustsim.validate import DEFAULT_THRESHOLD
 
@@ -144,15 +146,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commit-message", default="Upload TRUSTSIM dataset")
     p.add_argument("--skip-validation", action="store_true", help="push even if rows fail validation")
     p.set_defaults(func=_push_dataset)
+
+    add_eval_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trustsim`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="trustsim: %(levelname)s: %(message)s")
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+    except KeyboardInterrupt:
+        where = getattr(args, "output", None)
+        saved = f" in {where}" if where else ""
+        print(
+            f"trustsim {args.command}: interrupted; finished records are saved{saved}; run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as err:
         print(f"trustsim {args.command}: error: {err}", file=sys.stderr)
         return 2
 

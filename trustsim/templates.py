@@ -67,3 +67,44 @@ def judge_prompt(template: str, instance: Mapping[str, Any], question_type: str,
         explanation=instance["explanation"],
         response=response,
     )
+
+
+#: The allowed verdicts of each template, as written inside ``[[...]]``; a likelihood judge picks one.
+VERDICT_CHOICES: dict[str, tuple[str, ...]] = {
+    "binary": ("Satisfied", "Not Satisfied"),
+    "score": ("1", "2", "3", "4", "5"),
+}
+
+#: Sent once, after the judge's own reply, when that reply held no parsable verdict. Asking the same
+#: prompt again would be pointless with a deterministic judge; a reminder of the format is not.
+FORMAT_REMINDER: dict[str, str] = {
+    "binary": "Your reply did not end with a verdict in the required format. "
+    "Reply with only [[Satisfied]] or [[Not Satisfied]].",
+    "score": "Your reply did not end with a rating in the required format. "
+    "Reply with only the rating in double square brackets, for example [[3]].",
+}
+
+
+def judge_messages(template: str, instance: Mapping[str, Any], question_type: str, response: str) -> tuple:
+    """The judge's chat: one user turn holding the filled template (the paper gives no system turn)."""
+    return ({"role": "user", "content": judge_prompt(template, instance, question_type, response)},)
+
+
+def reminder_messages(template: str, messages: tuple, reply: str) -> tuple:
+    """The judge's chat continued with its unparsable reply and the format reminder."""
+    return (*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": FORMAT_REMINDER[template]})
+
+
+#: Version of the subject-model prompts below; recorded in ``run.json`` like ``TEMPLATE_VERSION``.
+SUBJECT_PROMPT_VERSION = "trustsim-subject-v1"
+
+#: Appended to the self-report question so the answer starts with a parsable Yes or No.
+SELF_REPORT_INSTRUCTION = "Answer Yes or No first, then give a short reason."
+
+
+def subject_messages(instance: Mapping[str, Any], question_type: str) -> tuple:
+    """What the subject model sees: the character's system prompt, then the question."""
+    question = question_text(instance, question_type)
+    if question_type == "self_report":
+        question = f"{question}\n\n{SELF_REPORT_INSTRUCTION}"
+    return ({"role": "system", "content": instance["system_prompt"]}, {"role": "user", "content": question})

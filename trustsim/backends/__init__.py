@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from trustsim.backends.base import Backend, Completion, Request, SamplingConfig
@@ -11,13 +12,31 @@ __all__ = ["Backend", "Completion", "Request", "SamplingConfig", "load_backend"]
 SCHEMES = ("openai", "hf", "vllm")
 
 
-def load_backend(spec: str, **options: Any) -> Backend:
-    """The backend for ``spec``; a bad spec is a one-line ``ValueError`` naming the allowed forms."""
+def backend_class(spec: str) -> type[Backend]:
+    """The class behind ``spec``, imported only now (vLLM and torch are heavy imports)."""
     scheme, sep, name = spec.partition(":")
     if not sep or not name or scheme not in SCHEMES:
         raise ValueError(f"model spec {spec!r} must be one of openai:<model>, hf:<id or path>, vllm:<id>")
     if scheme == "openai":
         from trustsim.backends.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(name, **options)
-    raise NotImplementedError(f"the {scheme}: backend is not implemented yet (issue 4); use openai:<model>")
+        return OpenAIBackend
+    if scheme == "hf":
+        from trustsim.backends.hf_backend import HFBackend
+
+        return HFBackend
+    from trustsim.backends.vllm_backend import VLLMBackend
+
+    return VLLMBackend
+
+
+def load_backend(spec: str, **options: Any) -> Backend:
+    """The backend for ``spec``; a bad spec is a one-line ``ValueError`` naming the allowed forms.
+
+    ``options`` may hold settings for every kind of backend (the command line collects them all);
+    each backend takes the ones its constructor names and ignores the rest, so ``base_url`` does not
+    reach a local model and ``batch_size`` does not reach an HTTP client.
+    """
+    cls = backend_class(spec)
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(spec.partition(":")[2], **{k: v for k, v in options.items() if k in accepted and v is not None})

@@ -1,0 +1,59 @@
+"""Choosing the instances a run evaluates: the dataset split, then ``--subjects`` and ``--limit``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any
+
+from trustsim.dataset import dataset_fingerprint, load_trustsim
+from trustsim.schema import SUBJECTS, Subject
+
+QUESTION_TYPES: tuple[str, ...] = ("self_report", "open_ended")
+
+
+def load_instances(path: str | Path, config: str = "default", split: str = "test") -> list[dict[str, Any]]:
+    """The split's instances as plain records."""
+    return [dict(row) for row in load_trustsim(path, config, split)]
+
+
+def dataset_reference(path: str | Path, config: str, split: str, instances: Sequence[Mapping[str, Any]]) -> dict:
+    """What ``run.json`` records about the data: where it came from and its content fingerprint."""
+    return {
+        "path": str(path),
+        "config": config,
+        "split": split,
+        "fingerprint": dataset_fingerprint(instances),
+        "num_instances": len(instances),
+    }
+
+
+def resolve_subject(text: str) -> Subject:
+    """A subject by name, abbreviation, id prefix or slug, case-insensitively (``Psychology``, ``Psy.``, ``psy``)."""
+    wanted = text.strip().lower().rstrip(".")
+    for subject in SUBJECTS:
+        if wanted in {subject.name.lower(), subject.abbreviation.lower().rstrip("."), subject.slug, subject.id_prefix}:
+            return subject
+    names = ", ".join(s.slug for s in SUBJECTS)
+    raise ValueError(f"unknown subject {text!r}; use a name, abbreviation or one of: {names}")
+
+
+def select_instances(
+    instances: Sequence[Mapping[str, Any]], subjects: Sequence[str] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Filter by subject, then take the first ``limit`` taking subjects in turn.
+
+    Taking subjects in turn (round robin over the subjects' id-sorted instances) makes a small
+    ``--limit`` a sample of every subject rather than of the first file.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1, not {limit}")
+    names = {resolve_subject(s).name for s in subjects} if subjects else None
+    by_subject: dict[str, list[dict[str, Any]]] = {}
+    for instance in sorted(instances, key=lambda r: r["id"]):
+        if names is None or instance["dimension"] in names:
+            by_subject.setdefault(instance["dimension"], []).append(dict(instance))
+    ordered = [s.name for s in SUBJECTS if s.name in by_subject]
+    interleaved = [row for group in zip_longest(*(by_subject[n] for n in ordered)) for row in group if row]
+    return interleaved[:limit] if limit else interleaved

@@ -1,0 +1,200 @@
+"""Stage 2: every judge grades every answer with the paper's templates, into ``judgments.jsonl``.
+
+The self-report answer gets the binary template (and the 1-5 template when ``score_self_report``,
+which Algorithm 1's training pairs need); the open-ended answer gets both. A reply with no parsable
+verdict is asked once more with a reminder of the format; if it still has none it is recorded with
+``verdict``/``score`` null and ``parsed: false``, counted later, never read as "Not Satisfied". A
+request that fails (HTTP error, timeout) goes to ``failures.jsonl`` and is retried by the next run;
+it never reaches the parser.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from trustsim.backends import Backend, Completion, Request, SamplingConfig
+from trustsim.generate import StageSummary, failure_record
+from trustsim.records import RecordFile
+from trustsim.runs import RunDir, bind_dataset, open_section, record_usage
+from trustsim.templates import TEMPLATE_VERSION, VERDICT_CHOICES, judge_messages, reminder_messages
+from trustsim.verdicts import parse_binary, parse_score
+
+logger = logging.getLogger(__name__)
+
+#: Judges are deterministic by default: temperature 0 and a fixed seed where the server takes one.
+JUDGE_SAMPLING = SamplingConfig(max_new_tokens=1024, temperature=0.0, top_p=1.0, seed=0)
+VERDICT_METHODS: tuple[str, ...] = ("parse", "likelihood")
+
+
+@dataclass
+class JudgingSummary(StageSummary):
+    """A :class:`StageSummary` that also counts replies still unparsable after the reminder."""
+
+    unparsable: int = 0
+    retried: int = 0
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}; {self.retried} re-asked for the format, {self.unparsable} still unparsable"
+
+
+def templates_for(question_type: str, score_self_report: bool = False) -> tuple[str, ...]:
+    """The templates an answer of ``question_type`` is graded with."""
+    if question_type == "open_ended" or score_self_report:
+        return ("binary", "score")
+    return ("binary",)
+
+
+def parse_verdict(template: str, text: str) -> tuple[bool | None, int | None]:
+    """``(verdict, score)`` read from a judge's text; the field the template does not give is None."""
+    if template == "binary":
+        return parse_binary(text), None
+    return None, parse_score(text)
+
+
+def judgment_requests(
+    instances: Mapping[str, Mapping[str, Any]],
+    responses: Sequence[Mapping[str, Any]],
+    judge: str,
+    score_self_report: bool = False,
+    done: Any = (),
+) -> list[Request]:
+    """One request per (answer, template) this judge has not graded yet; keyed like ``judgments.jsonl``."""
+    requests = []
+    for response in responses:
+        instance = instances.get(response["id"])
+        if instance is None:
+            continue  # an answer to an instance outside this selection is left alone
+        for template in templates_for(response["question_type"], score_self_report):
+            key = (response["id"], response["question_type"], judge, template)
+            if key not in done:
+                messages = judge_messages(template, instance, response["question_type"], response["response"])
+                requests.append(Request(key=key, messages=messages))
+    return requests
+
+
+def judgment_record(request: Request, completion: Completion, method: str, attempts: int, first: Completion | None):
+    """The ``judgments.jsonl`` line for a judge's reply (parsable or not)."""
+    identifier, question_type, judge, template = request.key
+    verdict, score = parse_verdict(template, completion.text or "")
+    record = {
+        "id": identifier,
+        "question_type": question_type,
+        "judge": judge,
+        "template": template,
+        "verdict": verdict,
+        "score": score,
+        "parsed": (verdict if template == "binary" else score) is not None,
+        "raw": completion.text,
+        "method": method,
+        "attempts": attempts,
+        "template_version": TEMPLATE_VERSION,
+        "requests": attempts,
+        "prompt_tokens": completion.prompt_tokens + (first.prompt_tokens if first else 0),
+        "completion_tokens": completion.completion_tokens + (first.completion_tokens if first else 0),
+    }
+    if first is not None:
+        record["first_raw"] = first.text
+    if "choice_logprobs" in completion.extra:
+        record["choice_logprobs"] = completion.extra["choice_logprobs"]
+    return record
+
+
+def _grade(judge: Backend, requests: Sequence[Request], sampling: SamplingConfig, likelihood: bool, on_done) -> None:
+    """Send ``requests`` to ``judge``; a likelihood judge is asked one template at a time."""
+    if not likelihood:
+        judge.generate(requests, sampling, on_done)
+        return
+    for template, choices in VERDICT_CHOICES.items():
+        group = [r for r in requests if r.key[3] == template]
+        judge.choose(group, sampling, choices, on_done)
+
+
+def _run_judge(
+    judge: Backend,
+    responses: Sequence[Mapping[str, Any]],
+    instances: Mapping[str, Mapping[str, Any]],
+    sampling: SamplingConfig,
+    score_self_report: bool,
+    verdict_method: str,
+    judgments: RecordFile,
+    failures: RecordFile,
+    summary: JudgingSummary,
+) -> None:
+    """One judge's pass over the answers it has not graded, then one format reminder for the unparsable."""
+    likelihood = verdict_method == "likelihood" and hasattr(judge, "choose")
+    if verdict_method == "likelihood" and not likelihood:
+        logger.warning("%s cannot give token probabilities; its verdicts are parsed from its text", judge.spec)
+    method = "likelihood" if likelihood else "parse"
+    requests = judgment_requests(instances, responses, judge.spec, score_self_report, judgments)
+    wanted = sum(len(templates_for(r["question_type"], score_self_report)) for r in responses)
+    summary.requested += len(requests)
+    summary.skipped += wanted - len(requests)
+    retry: list[tuple[Request, Completion]] = []
+
+    def on_done(request: Request, completion: Completion, first: Completion | None = None) -> None:
+        if not completion.ok:
+            failures.append(failure_record("judge", request.key, judge.spec, request.key[3], completion.error or "?"))
+            summary.failed += 1
+            return
+        verdict, score = parse_verdict(request.key[3], completion.text)
+        if verdict is None and score is None and first is None and not likelihood:
+            retry.append((request, completion))  # asked once more below, with the format reminder
+            return
+        record = judgment_record(request, completion, method, 1 if first is None else 2, first)
+        judgments.append(record)
+        summary.finished += 1
+        summary.unparsable += not record["parsed"]
+
+    judge.progress = f"judging with {judge.spec}"
+    _grade(judge, requests, sampling, likelihood, on_done)
+    if retry:
+        summary.retried += len(retry)
+        firsts = {request.key: completion for request, completion in retry}
+        reminders = [Request(r.key, reminder_messages(r.key[3], r.messages, c.text)) for r, c in retry]
+        judge.progress = f"re-asking {judge.spec} for the verdict format"
+        judge.generate(reminders, sampling, lambda r, c: on_done(r, c, firsts[r.key]))
+
+
+def run_judging(
+    run: RunDir,
+    instances: Sequence[Mapping[str, Any]],
+    judges: Sequence[Backend],
+    sampling: SamplingConfig = JUDGE_SAMPLING,
+    dataset: Mapping[str, Any] | None = None,
+    score_self_report: bool = False,
+    verdict_method: str = "parse",
+) -> JudgingSummary:
+    """Grade every answer in ``responses.jsonl`` that a judge has not graded yet."""
+    if verdict_method not in VERDICT_METHODS:
+        raise ValueError(f"verdict method {verdict_method!r} must be one of {', '.join(VERDICT_METHODS)}")
+    if dataset is not None:
+        bind_dataset(run, dataset)
+    recorded = run.manifest().get("judging", {})
+    open_section(
+        run,
+        "judging",
+        compared={"sampling": asdict(sampling), "template_version": TEMPLATE_VERSION, "verdict_method": verdict_method},
+        extra={
+            "judges": list(dict.fromkeys([*recorded.get("judges", []), *(j.spec for j in judges)])),
+            "score_self_report": bool(recorded.get("score_self_report")) or score_self_report,
+            "backends": {**recorded.get("backends", {}), **{j.spec: j.settings() for j in judges}},
+        },
+    )
+    by_id = {instance["id"]: instance for instance in instances}
+    summary = JudgingSummary()
+    with run.responses() as response_file:
+        responses = [r for r in response_file.records.values() if r["id"] in by_id]
+    with run.judgments() as judgments, run.failures() as failures:
+        for judge in judges:
+            _run_judge(
+                judge, responses, by_id, sampling, score_self_report, verdict_method, judgments, failures, summary
+            )
+    record_usage(run)
+    if summary.unparsable:
+        logger.warning(
+            "%d judge replies had no parsable verdict even after a reminder; recorded as null", summary.unparsable
+        )
+    return summary

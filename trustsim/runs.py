@@ -1,0 +1,184 @@
+"""A run directory: its record files, its ``run.json`` manifest, and the lock that guards it.
+
+``run.json`` says exactly what produced the records beside it: model and judge specs, sampling,
+the dataset's fingerprint, prompt and template versions, package versions and token usage. A
+resumed run compares what the new command asks for with what is recorded and refuses a mismatch,
+because records made with two settings mixed in one file would silently corrupt every number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from trustsim.records import JUDGMENT_KEY, RESPONSE_KEY, RecordFile, read_jsonl
+
+MANIFEST = "run.json"
+RESPONSES = "responses.jsonl"
+JUDGMENTS = "judgments.jsonl"
+FAILURES = "failures.jsonl"
+METRICS = "metrics.json"
+LOCK = ".trustsim.lock"
+
+#: A failure is keyed like the record it failed to produce; a later success supersedes it.
+FAILURE_KEY: tuple[str, ...] = ("stage", "id", "question_type", "spec", "template")
+
+#: Packages whose versions change outputs; recorded in ``run.json``.
+PACKAGES = ("trustsim", "torch", "transformers", "datasets", "evaluate", "openai", "vllm", "trl")
+
+
+class RunSettingsError(ValueError):
+    """A command asks for settings other than the ones the run directory was made with."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is writing to the same run directory."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages in :data:`PACKAGES` (absent ones are left out)."""
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+class RunDir:
+    """The files of one model's evaluation (see ARCHITECTURE.md)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[RunDir]:
+        """Hold an exclusive lock for the duration, so two processes never append to one run."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.file(LOCK), "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunLockedError(
+                    f"{self.path}: another trustsim process is writing to this run; wait for it or stop it"
+                ) from None
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def responses(self) -> RecordFile:
+        return RecordFile(self.file(RESPONSES), RESPONSE_KEY)
+
+    def judgments(self) -> RecordFile:
+        return RecordFile(self.file(JUDGMENTS), JUDGMENT_KEY)
+
+    def failures(self) -> RecordFile:
+        return RecordFile(self.file(FAILURES), FAILURE_KEY)
+
+    def read(self, name: str) -> list[dict[str, Any]]:
+        """Every record of ``name`` (last one wins per key, as on resume); [] if absent."""
+        path = self.file(name)
+        return list(read_jsonl(path)) if path.exists() else []
+
+    # The manifest -------------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        path = self.file(MANIFEST)
+        if not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err.msg}); restore it or start a new run") from None
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Replace ``run.json`` atomically: a crash leaves the old or the new file, never half of one."""
+        path = self.file(MANIFEST)
+        self.path.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps({**manifest, "updated": now()}, indent=2, ensure_ascii=False) + "\n")
+        os.replace(temporary, path)
+
+
+def check_settings(path: Path, section: str, recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Refuse, naming every difference, when ``wanted`` disagrees with what ``run.json`` holds."""
+    differences = [
+        f"{key} was {recorded[key]!r}, now {wanted[key]!r}"
+        for key in wanted
+        if key in recorded and recorded[key] != wanted[key]
+    ]
+    if differences:
+        raise RunSettingsError(
+            f"{path / MANIFEST}: this run's {section} differs ({'; '.join(differences)}); "
+            "resume with the same settings, or write to a new --output"
+        )
+
+
+def open_section(run: RunDir, section: str, compared: Mapping[str, Any], extra: Mapping[str, Any]) -> dict:
+    """Check ``compared`` against the manifest's ``section`` and record ``compared`` + ``extra`` there.
+
+    ``compared`` settings must match a resumed run; ``extra`` ones (a base URL, a batch size) may
+    change freely because they do not change what the model says.
+    """
+    manifest = run.manifest()
+    recorded = manifest.get(section, {})
+    check_settings(run.path, section, recorded, compared)
+    manifest.setdefault("trustsim_version", package_versions().get("trustsim"))
+    manifest.setdefault("created", now())
+    old_packages = manifest.get("packages")
+    packages = package_versions()
+    if old_packages and old_packages != packages:
+        manifest.setdefault("resumed_with_packages", []).append(packages)
+    manifest.setdefault("packages", packages)
+    manifest[section] = {**recorded, **compared, **extra}
+    run.write_manifest(manifest)
+    return manifest
+
+
+def bind_dataset(run: RunDir, dataset: Mapping[str, Any]) -> None:
+    """Record the dataset on a new run; on a resumed one refuse data with another fingerprint.
+
+    Only the content counts (fingerprint, config, split): the folder may move between runs.
+    """
+    manifest = run.manifest()
+    compared = {key: dataset[key] for key in ("fingerprint", "config", "split")}
+    check_settings(run.path, "dataset", manifest.get("dataset", {}), compared)
+    if "dataset" not in manifest:
+        manifest["dataset"] = dict(dataset)
+        run.write_manifest(manifest)
+
+
+def usage(records: Iterable[Mapping[str, Any]], spec_field: str) -> dict[str, dict[str, int]]:
+    """Requests and tokens summed per spec, from the records themselves (so a crash loses no count)."""
+    totals: dict[str, dict[str, int]] = {}
+    for record in records:
+        entry = totals.setdefault(record[spec_field], {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        entry["requests"] += int(record.get("requests", 1))
+        entry["prompt_tokens"] += int(record.get("prompt_tokens") or 0)
+        entry["completion_tokens"] += int(record.get("completion_tokens") or 0)
+    return totals
+
+
+def record_usage(run: RunDir) -> dict[str, Any]:
+    """Rewrite ``run.json``'s ``usage`` from the record files."""
+    manifest = run.manifest()
+    manifest["usage"] = {
+        "model": usage(run.read(RESPONSES), "model"),
+        "judges": usage(run.read(JUDGMENTS), "judge"),
+    }
+    run.write_manifest(manifest)
+    return manifest["usage"]
