@@ -96,8 +96,9 @@ def score_run(run: RunDir, dataset: str | Path | None = None) -> dict[str, Any]:
             judge: compute_consistency(**metric_inputs(rows, judge), seed=BOOTSTRAP_SEED, n_bootstrap=N_BOOTSTRAP)
             for judge in judges
         }
-        metrics["agreement"] = pairwise_agreement(judgments)
-    metrics["score_verdict_agreement"] = score_verdict_agreement(judgments)
+    metrics["agreement"] = {"score_verdict": score_verdict_agreement(judgments)}
+    if len(judges) > 1:
+        metrics["agreement"]["pairwise"] = pairwise_agreement(judgments)
     run.file(METRICS).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return metrics
 

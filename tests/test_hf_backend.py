@@ -1,0 +1,114 @@
+"""The hf: backend on a tiny real Llama built in a fixture: batching, templates, seeds, likelihood verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_lm import build_tiny_lm
+from trustsim.backends import Request, SamplingConfig, load_backend
+from trustsim.backends.hf_backend import PLAIN_STOP, plain_prompt
+from trustsim.cli import main
+from trustsim.templates import subject_messages
+
+GREEDY = SamplingConfig(max_new_tokens=10, temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    return {"chat": build_tiny_lm(root / "chat"), "base": build_tiny_lm(root / "base", chat_template=False)}
+
+
+def _requests(n: int) -> list[Request]:
+    # Prompts of different lengths, so a batch needs left padding.
+    return [
+        Request(
+            (i,),
+            ({"role": "system", "content": "You are Ines, a weaver."}, {"role": "user", "content": "Why? " * (i + 1)}),
+        )
+        for i in range(n)
+    ]
+
+
+def _generate(backend, requests, sampling=GREEDY) -> dict:
+    done = {}
+    backend.generate(requests, sampling, lambda request, completion: done.__setitem__(request.key, completion))
+    return done
+
+
+def test_batched_left_padded_generation_equals_one_at_a_time(models):
+    requests = _requests(6)
+    batched = _generate(load_backend(f"hf:{models['chat']}", batch_size=6, device="cpu"), requests)
+    single = _generate(load_backend(f"hf:{models['chat']}", batch_size=1, device="cpu"), requests)
+    assert {k: c.text for k, c in batched.items()} == {k: c.text for k, c in single.items()}
+    assert all(c.ok and c.completion_tokens > 0 for c in batched.values())
+    # prompt tokens count the prompt only, not the padding the batch added
+    assert [batched[(i,)].prompt_tokens for i in range(6)] == [single[(i,)].prompt_tokens for i in range(6)]
+    assert len({c.prompt_tokens for c in batched.values()}) == 6
+
+
+def test_seeded_sampling_is_reproducible(models):
+    backend = load_backend(f"hf:{models['chat']}", batch_size=3, device="cpu")
+    sampling = SamplingConfig(max_new_tokens=12, temperature=1.0, seed=7)
+    first, again = _generate(backend, _requests(3), sampling), _generate(backend, _requests(3), sampling)
+    other = _generate(backend, _requests(3), SamplingConfig(max_new_tokens=12, temperature=1.0, seed=8))
+    assert {k: c.text for k, c in first.items()} == {k: c.text for k, c in again.items()}
+    assert {k: c.text for k, c in first.items()} != {k: c.text for k, c in other.items()}
+
+
+def test_chat_template_is_used_and_a_base_model_gets_the_plain_template(models):
+    chat = load_backend(f"hf:{models['chat']}", device="cpu")
+    base = load_backend(f"hf:{models['base']}", device="cpu")
+    messages = subject_messages(
+        {"system_prompt": "You are Ines.", "self_report_question": "Do you weave?"}, "self_report"
+    )
+    assert chat.render(messages).startswith("<|system|>\nYou are Ines.<|end|>")
+    assert chat.render(messages).endswith("<|assistant|>\n")
+    assert base.render(messages) == plain_prompt(messages)
+    assert base.render(messages).endswith(
+        "User: Do you weave?\n\nAnswer Yes or No first, then give a short reason.\nAssistant:"
+    )
+    texts = _generate(base, _requests(2), SamplingConfig(max_new_tokens=30, temperature=1.0))
+    assert all(PLAIN_STOP not in c.text for c in texts.values())
+
+
+def test_likelihood_verdicts_always_parse_and_batching_does_not_change_them(models):
+    requests = _requests(4)
+    sampling = SamplingConfig(max_new_tokens=6, temperature=0.0)
+    results = {}
+    for batch_size in (4, 1):
+        backend = load_backend(f"hf:{models['chat']}", batch_size=batch_size, device="cpu")
+        done = {}
+        backend.choose(requests, sampling, ("1", "2", "3", "4", "5"), lambda r, c, d=done: d.__setitem__(r.key, c))
+        results[batch_size] = done
+    for key, completion in results[4].items():
+        logprobs = completion.extra["choice_logprobs"]
+        best = max(logprobs, key=logprobs.get)
+        assert completion.text.endswith(f"[[{best}]]")
+        assert all(v < 0 for v in logprobs.values())
+        single = results[1][key].extra["choice_logprobs"]
+        assert logprobs == pytest.approx(single, abs=1e-3)
+
+
+def test_eval_with_an_hf_subject_and_likelihood_judge(models, tmp_path):
+    run = tmp_path / "run"
+    spec = f"hf:{models['chat']}"
+    args = ["eval", "--model", spec, "--judge", spec, "--judge-verdict", "likelihood", "--output", str(run),
+            "--limit", "3", "--max-new-tokens", "8", "--judge-max-new-tokens", "8", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    judgments = [json.loads(line) for line in (run / "judgments.jsonl").read_text().splitlines()]
+    assert len(judgments) == 9 and all(j["parsed"] and j["method"] == "likelihood" for j in judgments)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["unparsable_verdicts"] == 0 and metrics["n"] == 3
+    assert 1.0 <= metrics["open_ended_mean_score"] <= 5.0
+
+
+def test_an_unloadable_model_is_one_clear_error(tmp_path, capsys):
+    missing = tmp_path / "no-such-model"
+    assert main(["generate", "--model", f"hf:{missing}", "--output", str(tmp_path / "r"), "--limit", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("trustsim generate: error: hf:") and "cannot load the model" in err
+    assert len(err.splitlines()) == 1
