@@ -93,6 +93,24 @@ def test_likelihood_verdicts_always_parse_and_batching_does_not_change_them(mode
         assert logprobs == pytest.approx(single, abs=1e-3)
 
 
+def test_choice_logprobs_equal_the_models_own_token_probabilities(models):
+    import torch
+
+    backend = load_backend(f"hf:{models['chat']}", device="cpu")
+    backend.load()
+    prefix = backend.render(_requests(1)[0].messages) + "Fine.\n[["
+    got = backend.choice_logprobs([prefix, prefix + " "], ("Satisfied", "Not Satisfied"))[0]
+    tokenizer, model = backend._tokenizer, backend._model
+    for choice in ("Satisfied", "Not Satisfied"):
+        prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        choice_ids = tokenizer(choice + "]]", add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prefix_ids + choice_ids])
+        with torch.inference_mode():
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+        expected = sum(float(logprobs[len(prefix_ids) - 1 + k, t]) for k, t in enumerate(choice_ids))
+        assert got[choice] == pytest.approx(expected, abs=1e-4)
+
+
 def test_eval_with_an_hf_subject_and_likelihood_judge(models, tmp_path):
     run = tmp_path / "run"
     spec = f"hf:{models['chat']}"

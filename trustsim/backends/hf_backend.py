@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 PLAIN_ROLES = {"system": "{content}\n\n", "user": "User: {content}\n", "assistant": "Assistant: {content}\n"}
 PLAIN_GENERATION_PROMPT = "Assistant:"
 PLAIN_STOP = "\nUser:"
+#: Where a base model's answer ends: it starts writing the next turn, in either case.
+PLAIN_STOPS = (PLAIN_STOP, "\nuser:", "\nUSER:")
 PLAIN_TEMPLATE = "".join(PLAIN_ROLES.values()) + PLAIN_GENERATION_PROMPT
 
 
@@ -151,7 +153,7 @@ class HFBackend(Backend):
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if not self.has_chat_template:
-            options.update(stop_strings=[PLAIN_STOP], tokenizer=self._tokenizer)
+            options.update(stop_strings=list(PLAIN_STOPS), tokenizer=self._tokenizer)
         torch.manual_seed(seed)
         with torch.inference_mode():
             output = self._model.generate(**batch, **options)
@@ -162,7 +164,8 @@ class HFBackend(Backend):
             length = next((i for i, token in enumerate(row) if token in stops), len(row))
             text = self._tokenizer.decode(row[:length], skip_special_tokens=True)
             if not self.has_chat_template:
-                text = text.split(PLAIN_STOP)[0]
+                for stop in PLAIN_STOPS:
+                    text = text.split(stop)[0]
             completions.append(Completion(text.strip(), prompt_tokens=sum(mask), completion_tokens=length))
         return completions
 
@@ -214,14 +217,16 @@ class HFBackend(Backend):
                 choice_ids = tokenizer(choice + "]]", add_special_tokens=False)["input_ids"]
                 rows.append(prefix_ids + choice_ids)
                 spans.append(len(choice_ids))
-        width = max(len(row) for row in rows)
+        width, keep = max(len(row) for row in rows), max(spans) + 1
         pad = tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows], device=self.device)
         attention = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=self.device)
         with torch.inference_mode():
-            logits = self._model(input_ids=input_ids, attention_mask=attention).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        targets = input_ids[:, 1:]
+            # Only the last positions matter (left padding aligns every choice at the right edge);
+            # full logits would be rows x width x vocabulary floats, gigabytes for a 262k vocabulary.
+            logits = self._model(input_ids=input_ids, attention_mask=attention, logits_to_keep=keep).logits.float()
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)  # position i predicts token width - keep + 1 + i
+        targets = input_ids[:, width - keep + 1 :]
         token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         results: list[dict[str, float]] = []
         for start in range(0, len(rows), len(choices)):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from trustsim.backends.base import Backend, Completion, OnDone, Request, SamplingConfig
-from trustsim.backends.hf_backend import PLAIN_STOP, plain_prompt
+from trustsim.backends.hf_backend import PLAIN_STOPS, plain_prompt
 
 
 class VLLMBackend(Backend):
@@ -65,7 +65,7 @@ class VLLMBackend(Backend):
             top_p=sampling.top_p,
             max_tokens=sampling.max_new_tokens,
             seed=sampling.seed,
-            stop=None if has_template else [PLAIN_STOP],
+            stop=None if has_template else list(PLAIN_STOPS),
         )
         for start in range(0, len(requests), self.chunk_size):
             chunk = requests[start : start + self.chunk_size]
