@@ -7,17 +7,13 @@ it, and ``eval`` is nothing but the stages in a row.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
-from typing import Any
 
-from trustsim.backends import Backend, SamplingConfig, load_backend
+from trustsim.backends import SamplingConfig
 from trustsim.dataset import DEFAULT_DATASET_PATH
+from trustsim.evaluation import STAGES, EvalConfig, describe, run_eval
 from trustsim.judge import JUDGE_SAMPLING, VERDICT_METHODS
 from trustsim.runs import RunDir
-
-logger = logging.getLogger("trustsim")
-
 
 # Arguments -------------------------------------------------------------------------------------
 
@@ -83,142 +79,86 @@ def _add_judge_arguments(p: argparse.ArgumentParser, required: bool = True) -> N
     )
 
 
+def _add_human_labels(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--human-labels",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="CSV or JSONL of id, question_type, label: each judge's alignment with people (paper Table 6)",
+    )
+
+
 def _add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", required=True, type=Path, help="run directory, e.g. runs/my-model")
-
-
-# Building blocks -------------------------------------------------------------------------------
-
-
-class _Backends:
-    """Backends by spec, so a model that is both subject and judge is loaded once."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self._loaded: dict[str, Backend] = {}
-
-    def get(self, spec: str, base_url: str | None) -> Backend:
-        if spec not in self._loaded:
-            a = self.args
-            self._loaded[spec] = load_backend(
-                spec,
-                base_url=base_url,
-                concurrency=a.concurrency,
-                timeout=a.timeout,
-                max_retries=a.max_retries,
-                batch_size=a.batch_size,
-                device=a.device,
-                dtype=a.dtype,
-            )
-        return self._loaded[spec]
-
-
-def _dataset(args: argparse.Namespace, run: RunDir) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The selected instances and the dataset reference, defaulting to what the run recorded."""
-    from trustsim.instances import dataset_reference, load_instances, select_instances
-
-    recorded = run.manifest().get("dataset", {})
-    path = args.dataset or recorded.get("path") or DEFAULT_DATASET_PATH
-    config = args.config or recorded.get("config") or "default"
-    split = args.split or recorded.get("split") or "test"
-    instances = load_instances(path, config, split)
-    reference = dataset_reference(path, config, split, instances)
-    return select_instances(instances, args.subjects, args.limit), reference
-
-
-def _generate(args: argparse.Namespace, run: RunDir, backends: _Backends) -> None:
-    from trustsim.generate import run_generation
-
-    instances, reference = _dataset(args, run)
-    sampling = SamplingConfig(args.max_new_tokens, args.temperature, args.top_p, args.seed)
-    summary = run_generation(run, instances, backends.get(args.model, args.base_url), sampling, reference)
-    print(f"answers ({len(instances)} instances): {summary}")
-
-
-def _judge(args: argparse.Namespace, run: RunDir, backends: _Backends) -> None:
-    from trustsim.judge import run_judging
-
-    instances, reference = _dataset(args, run)
-    sampling = SamplingConfig(args.judge_max_new_tokens, args.judge_temperature, 1.0, args.judge_seed)
-    judges = [backends.get(spec, args.judge_base_url) for spec in dict.fromkeys(args.judge)]
-    summary = run_judging(
-        run,
-        instances,
-        judges,
-        sampling,
-        reference,
-        score_self_report=args.score_self_report,
-        verdict_method=args.judge_verdict,
-    )
-    print(f"judgments: {summary}")
-
-
-def _score(run: RunDir) -> None:
-    from trustsim.score import score_run
-
-    metrics = score_run(run)
-    print(
-        f"{run.path}: n={metrics['n']}, self-report satisfied {_pct(metrics['self_report_satisfaction_rate'])}, "
-        f"open-ended satisfied {_pct(metrics['open_ended_satisfaction_rate'])}, "
-        f"inconsistency {_pct(metrics['inconsistency_rate'])}, mean score {_num(metrics['open_ended_mean_score'])}; "
-        f"left out: {metrics['left_out']['failed_requests']} failed requests, "
-        f"{metrics['left_out']['unparsable_verdicts']} unparsable verdicts -> {run.file('metrics.json')}"
-    )
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
 
 
 # Commands --------------------------------------------------------------------------------------
 
 
-def _run_command(args: argparse.Namespace, stages: tuple[str, ...]) -> int:
-    run = RunDir(args.output)
-    backends = _Backends(args)
-    with run.locked():
-        if "generate" in stages:
-            _generate(args, run, backends)
-        if "judge" in stages:
-            _judge(args, run, backends)
-        if "score" in stages:
-            _score(run)
-        if "report" in stages:
-            from trustsim.score import report_runs
-
-            report = report_runs([run], run.path)
-            print(f"report: {report}")
-    return 0
+def eval_config(args: argparse.Namespace) -> EvalConfig:
+    """The :class:`EvalConfig` a command line describes (flags a command lacks take their defaults)."""
+    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731 - flags differ per command
+    return EvalConfig(
+        model=get("model"),
+        judges=get("judge") or [],
+        output=args.output,
+        dataset=args.dataset,
+        config=args.config,
+        split=args.split,
+        subjects=args.subjects,
+        limit=args.limit,
+        sampling=SamplingConfig(get("max_new_tokens", 512), get("temperature", 0.7), get("top_p", 1.0), get("seed", 0)),
+        judge_sampling=SamplingConfig(
+            get("judge_max_new_tokens", JUDGE_SAMPLING.max_new_tokens),
+            get("judge_temperature", JUDGE_SAMPLING.temperature),
+            JUDGE_SAMPLING.top_p,
+            get("judge_seed", JUDGE_SAMPLING.seed),
+        ),
+        verdict_method=get("judge_verdict", "parse"),
+        score_self_report=get("score_self_report", False),
+        backend_options={
+            "base_url": get("base_url"),
+            "concurrency": args.concurrency,
+            "timeout": args.timeout,
+            "max_retries": args.max_retries,
+            "batch_size": args.batch_size,
+            "device": args.device,
+            "dtype": args.dtype,
+        },
+        judge_base_url=get("judge_base_url"),
+    )
 
 
 def _eval(args: argparse.Namespace) -> int:
-    return _run_command(args, ("generate", "judge", "score", "report"))
+    run_eval(eval_config(args), STAGES)
+    return 0
 
 
 def _generate_command(args: argparse.Namespace) -> int:
-    return _run_command(args, ("generate",))
+    run_eval(eval_config(args), ("generate",))
+    return 0
 
 
 def _judge_command(args: argparse.Namespace) -> int:
-    return _run_command(args, ("judge",))
+    run_eval(eval_config(args), ("judge",))
+    return 0
 
 
 def _score_command(args: argparse.Namespace) -> int:
+    from trustsim.score import score_run
+
     run = RunDir(args.run_dir)
     if not run.file("responses.jsonl").exists():
         raise FileNotFoundError(f"{run.path}: no responses.jsonl; run `trustsim generate` or `trustsim eval` first")
-    _score(run)
+    print(describe(run, score_run(run, human_labels=args.human_labels)))
     return 0
 
 
 def _report_command(args: argparse.Namespace) -> int:
     from trustsim.score import report_runs
 
-    report = report_runs([RunDir(path) for path in args.run_dirs], args.output)
+    report = report_runs([RunDir(path) for path in args.run_dirs], args.output, human_labels=args.human_labels)
     print(f"report: {report}")
     return 0
 
@@ -249,9 +189,11 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("score", help="stage 3: compute metrics.json from a run's records")
     p.add_argument("run_dir", type=Path)
+    _add_human_labels(p)
     p.set_defaults(func=_score_command)
 
     p = sub.add_parser("report", help="tables and figures for one or more runs (several make a leaderboard)")
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     p.add_argument("--output", "-o", type=Path, required=True, help="folder for report.md and figures/")
+    _add_human_labels(p)
     p.set_defaults(func=_report_command)

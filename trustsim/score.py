@@ -76,9 +76,13 @@ def _expected_match(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def score_run(run: RunDir, dataset: str | Path | None = None) -> dict[str, Any]:
-    """Compute and write ``metrics.json``; returns it."""
-    from trustsim.agreement import pairwise_agreement, score_verdict_agreement
+def score_run(run: RunDir, dataset: str | Path | None = None, human_labels: str | Path | None = None) -> dict[str, Any]:
+    """Compute and write ``metrics.json``; returns it.
+
+    ``human_labels`` (CSV or JSONL of id, question_type, label) adds each judge's alignment with
+    people, like the paper's Table 6.
+    """
+    from trustsim.agreement import human_alignment, pairwise_agreement, read_human_labels, score_verdict_agreement
     from trustsim.consistency import compute_consistency, load_metric
 
     judges = run.manifest().get("judging", {}).get("judges", [])
@@ -99,15 +103,17 @@ def score_run(run: RunDir, dataset: str | Path | None = None) -> dict[str, Any]:
     metrics["agreement"] = {"score_verdict": score_verdict_agreement(judgments)}
     if len(judges) > 1:
         metrics["agreement"]["pairwise"] = pairwise_agreement(judgments)
+    if human_labels is not None:
+        metrics["agreement"]["human"] = human_alignment(judgments, read_human_labels(Path(human_labels)))
     run.file(METRICS).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return metrics
 
 
-def run_summary(run: RunDir, dataset: str | Path | None = None):
+def run_summary(run: RunDir, dataset: str | Path | None = None, human_labels: str | Path | None = None):
     """The report's view of a run: its name, ``metrics.json`` (computed now) and instance rows."""
     from trustsim.report import RunSummary
 
-    metrics = score_run(run, dataset)
+    metrics = score_run(run, dataset, human_labels)
     judges = metrics["judges"]
     judgments = list(_latest(run.read(JUDGMENTS), ("id", "question_type", "judge", "template")).values())
     rows = instance_rows(run_instances(run, dataset), run.read(RESPONSES), judgments, judges)
@@ -115,14 +121,14 @@ def run_summary(run: RunDir, dataset: str | Path | None = None):
     return RunSummary(name=name, metrics=metrics, instances=rows)
 
 
-def report_runs(runs: Sequence[RunDir], output: str | Path) -> Path:
+def report_runs(runs: Sequence[RunDir], output: str | Path, human_labels: str | Path | None = None) -> Path:
     """Score every run afresh and write ``report.md``, figures and ``instances.parquet`` to ``output``.
 
     Two runs of the same model are told apart by their directory names.
     """
     from trustsim.report import write_instances_parquet, write_report
 
-    summaries = [run_summary(run) for run in runs]
+    summaries = [run_summary(run, human_labels=human_labels) for run in runs]
     names = [s.name for s in summaries]
     for summary, run in zip(summaries, runs, strict=True):
         if names.count(summary.name) > 1:

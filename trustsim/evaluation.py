@@ -1,0 +1,133 @@
+"""The whole evaluation as one call: answers, judgments, ``metrics.json`` and the run's report.
+
+``trustsim eval`` and the AdaORPO recipe (which evaluates the model it trained) both go through
+:func:`run_eval`, so a model is measured the same way however it is launched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trustsim.backends import Backend, SamplingConfig, load_backend
+from trustsim.dataset import DEFAULT_DATASET_PATH
+from trustsim.judge import JUDGE_SAMPLING
+from trustsim.runs import RunDir
+
+STAGES: tuple[str, ...] = ("generate", "judge", "score", "report")
+
+
+@dataclass
+class EvalConfig:
+    """Everything one evaluation run needs; the command line fills it from its flags."""
+
+    model: str | None
+    judges: list[str]
+    output: Path
+    dataset: str | None = None
+    config: str | None = None
+    split: str | None = None
+    subjects: list[str] | None = None
+    limit: int | None = None
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    judge_sampling: SamplingConfig = JUDGE_SAMPLING
+    verdict_method: str = "parse"
+    score_self_report: bool = False
+    #: Backend settings (``base_url``, ``concurrency``, ``batch_size``, ``device`` ...); each backend takes its own.
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    #: ``base_url`` for the judges when it differs from the subject model's.
+    judge_base_url: str | None = None
+
+
+class Backends:
+    """Backends by spec, so a model that is both subject and judge is loaded once."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        self._loaded: dict[str, Backend] = {}
+
+    def get(self, spec: str, base_url: str | None = None) -> Backend:
+        if spec not in self._loaded:
+            self._loaded[spec] = load_backend(spec, **{**self.options, "base_url": base_url})
+        return self._loaded[spec]
+
+
+def selected_instances(config: EvalConfig, run: RunDir) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The selected instances and the dataset reference, defaulting to what the run recorded."""
+    from trustsim.instances import dataset_reference, load_instances, select_instances
+
+    recorded = run.manifest().get("dataset", {})
+    path = config.dataset or recorded.get("path") or DEFAULT_DATASET_PATH
+    name = config.config or recorded.get("config") or "default"
+    split = config.split or recorded.get("split") or "test"
+    instances = load_instances(path, name, split)
+    reference = dataset_reference(path, name, split, instances)
+    return select_instances(instances, config.subjects, config.limit), reference
+
+
+def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> dict[str, Any] | None:
+    """Run ``stages`` in order on ``config.output``; returns ``metrics.json`` when scored.
+
+    ``echo`` receives one summary line per stage (``print`` for the command line).
+    """
+    from trustsim.generate import run_generation
+    from trustsim.judge import run_judging
+    from trustsim.score import report_runs, score_run
+
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; expected {', '.join(STAGES)}")
+    run = RunDir(config.output)
+    backends = Backends(config.backend_options)
+    metrics = None
+    with run.locked():
+        if "generate" in stages:
+            if not config.model:
+                raise ValueError("generating answers needs a model spec (--model)")
+            instances, reference = selected_instances(config, run)
+            backend = backends.get(config.model, config.backend_options.get("base_url"))
+            summary = run_generation(run, instances, backend, config.sampling, reference)
+            echo(f"answers ({len(instances)} instances): {summary}")
+        if "judge" in stages:
+            if not config.judges:
+                raise ValueError("judging needs at least one judge spec (--judge)")
+            instances, reference = selected_instances(config, run)
+            base_url = config.judge_base_url or config.backend_options.get("base_url")
+            judges = [backends.get(spec, base_url) for spec in dict.fromkeys(config.judges)]
+            summary = run_judging(
+                run,
+                instances,
+                judges,
+                config.judge_sampling,
+                reference,
+                score_self_report=config.score_self_report,
+                verdict_method=config.verdict_method,
+            )
+            echo(f"judgments: {summary}")
+        if "score" in stages:
+            metrics = score_run(run)
+            echo(describe(run, metrics))
+        if "report" in stages:
+            echo(f"report: {report_runs([run], run.path)}")
+    return metrics
+
+
+def describe(run: RunDir, metrics: dict[str, Any]) -> str:
+    """One line of a run's headline numbers."""
+    return (
+        f"{run.path}: n={metrics['n']}, self-report satisfied {_pct(metrics['self_report_satisfaction_rate'])}, "
+        f"open-ended satisfied {_pct(metrics['open_ended_satisfaction_rate'])}, "
+        f"inconsistency {_pct(metrics['inconsistency_rate'])}, mean score {_num(metrics['open_ended_mean_score'])}; "
+        f"left out: {metrics['failed_requests']} failed requests, "
+        f"{metrics['unparsable_verdicts']} unparsable verdicts -> {run.file('metrics.json')}"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
