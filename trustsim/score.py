@@ -76,6 +76,13 @@ def _expected_match(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def run_rows(run: RunDir, instances: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The run's :func:`~trustsim.aggregate.instance_rows` for ``instances``, judges as ``run.json`` lists them."""
+    judges = run.manifest().get("judging", {}).get("judges", [])
+    judgments = list(_latest(run.read(JUDGMENTS), ("id", "question_type", "judge", "template")).values())
+    return instance_rows(instances, run.read(RESPONSES), judgments, judges)
+
+
 def score_run(run: RunDir, dataset: str | Path | None = None, human_labels: str | Path | None = None) -> dict[str, Any]:
     """Compute and write ``metrics.json``; returns it.
 
@@ -114,9 +121,7 @@ def run_summary(run: RunDir, dataset: str | Path | None = None, human_labels: st
     from trustsim.report import RunSummary
 
     metrics = score_run(run, dataset, human_labels)
-    judges = metrics["judges"]
-    judgments = list(_latest(run.read(JUDGMENTS), ("id", "question_type", "judge", "template")).values())
-    rows = instance_rows(run_instances(run, dataset), run.read(RESPONSES), judgments, judges)
+    rows = run_rows(run, run_instances(run, dataset))
     name = run.manifest().get("generation", {}).get("model") or run.path.name
     return RunSummary(name=name, metrics=metrics, instances=rows)
 
