@@ -34,6 +34,13 @@ class Script:
     hang: dict[str, float] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when 64 clients connect at once, and
+    # each dropped SYN costs the client a one-second retransmit: real servers listen much deeper.
+    request_queue_size = 512
+    daemon_threads = True
+
+
 class ChatServer:
     """Start with ``with ChatServer() as server:``; ``server.base_url`` goes to the client."""
 
@@ -44,8 +51,7 @@ class ChatServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -65,6 +71,8 @@ class ChatServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do: no new connection per request
+
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass
 
@@ -77,6 +85,10 @@ class ChatServer:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                """``/stats``: how many requests arrived (for a server in another process)."""
+                self._send(200, {"requests": len(server.requests), "max_in_flight": server.max_in_flight})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

@@ -227,3 +227,13 @@ def test_kill_9_mid_run_loses_nothing_finished_and_the_rerun_completes(tmp_path)
     assert len(answers) == 80 and set(answers.values()) == {1}
     assert len(judgments) == 120 and set(judgments.values()) == {1}
     assert json.loads((run / "metrics.json").read_text())["n"] == 40
+
+
+@pytest.mark.parametrize(("config", "split"), [("default", "test"), ("adaorpo", "train"), ("adaorpo", "test")])
+def test_reading_the_folder_directly_gives_the_rows_load_dataset_gives(config, split):
+    from trustsim.dataset import DEFAULT_DATASET_PATH, load_trustsim
+    from trustsim.instances import load_instances
+
+    direct = sorted(json.dumps(r, sort_keys=True) for r in load_instances(DEFAULT_DATASET_PATH, config, split))
+    loaded = sorted(json.dumps(dict(r), sort_keys=True) for r in load_trustsim(DEFAULT_DATASET_PATH, config, split))
+    assert direct == loaded and len(direct) > 100

@@ -83,17 +83,18 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
     backends = Backends(config.backend_options)
     metrics = None
     with run.locked():
+        selection = None
         if "generate" in stages:
             if not config.model:
                 raise ValueError("generating answers needs a model spec (--model)")
-            instances, reference = selected_instances(config, run)
+            instances, reference = selection = selected_instances(config, run)
             backend = backends.get(config.model, config.backend_options.get("base_url"))
             summary = run_generation(run, instances, backend, config.sampling, reference)
             echo(f"answers ({len(instances)} instances): {summary}")
         if "judge" in stages:
             if not config.judges:
                 raise ValueError("judging needs at least one judge spec (--judge)")
-            instances, reference = selected_instances(config, run)
+            instances, reference = selection or selected_instances(config, run)
             base_url = config.judge_base_url or config.backend_options.get("base_url")
             judges = [backends.get(spec, base_url) for spec in dict.fromkeys(config.judges)]
             summary = run_judging(

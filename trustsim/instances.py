@@ -7,14 +7,32 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from trustsim.dataset import dataset_fingerprint, load_trustsim
+from trustsim.dataset import SPLIT_HALVES, dataset_fingerprint, load_trustsim, stored_files
+from trustsim.records import read_jsonl
 from trustsim.schema import SUBJECTS, Subject
 
 QUESTION_TYPES: tuple[str, ...] = ("self_report", "open_ended")
 
 
+#: The card's configs and splits, as folders of the ``data/<half>/<slug>.jsonl`` layout.
+LAYOUT_SPLITS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("default", "test"): SPLIT_HALVES,
+    ("adaorpo", "train"): ("train",),
+    ("adaorpo", "test"): ("test",),
+}
+
+
 def load_instances(path: str | Path, config: str = "default", split: str = "test") -> list[dict[str, Any]]:
-    """The split's instances as plain records."""
+    """The split's instances as plain records.
+
+    A local folder in the shipped layout is read directly, in milliseconds rather than the second
+    ``load_dataset`` takes to build its cache (the rows are the same: tested); anything else, such
+    as a Hub id, goes through ``datasets``.
+    """
+    root = Path(path)
+    halves = LAYOUT_SPLITS.get((config, split))
+    if halves and root.is_dir() and stored_files(root):
+        return [record for file in stored_files(root) if file.parent.name in halves for record in read_jsonl(file)]
     return [dict(row) for row in load_trustsim(path, config, split)]
 
 
