@@ -237,3 +237,11 @@ def test_reading_the_folder_directly_gives_the_rows_load_dataset_gives(config, s
     direct = sorted(json.dumps(r, sort_keys=True) for r in load_instances(DEFAULT_DATASET_PATH, config, split))
     loaded = sorted(json.dumps(dict(r), sort_keys=True) for r in load_trustsim(DEFAULT_DATASET_PATH, config, split))
     assert direct == loaded and len(direct) > 100
+
+
+def test_the_same_model_name_on_two_servers_is_two_backends(tmp_path):
+    with ChatServer(Script(reply=judge_aware())) as subject, ChatServer(Script(reply=judge_aware())) as judge:
+        args = ["eval", "--model", "openai:same", "--judge", "openai:same", "--output", str(tmp_path / "run"),
+                "--base-url", subject.base_url, "--judge-base-url", judge.base_url, "--limit", "2"]  # fmt: skip
+        assert main(args) == 0
+    assert (len(subject.requests), len(judge.requests)) == (4, 6)

@@ -46,12 +46,14 @@ class Backends:
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self._loaded: dict[str, Backend] = {}
+        self._loaded: dict[tuple[str, str | None], Backend] = {}
 
     def get(self, spec: str, base_url: str | None = None) -> Backend:
-        if spec not in self._loaded:
-            self._loaded[spec] = load_backend(spec, **{**self.options, "base_url": base_url})
-        return self._loaded[spec]
+        # The same openai: model name on two servers is two backends; an hf: model is one either way.
+        key = (spec, base_url if spec.startswith("openai:") else None)
+        if key not in self._loaded:
+            self._loaded[key] = load_backend(spec, **{**self.options, "base_url": base_url})
+        return self._loaded[key]
 
 
 def selected_instances(config: EvalConfig, run: RunDir) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -74,7 +76,7 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
     """
     from trustsim.generate import run_generation
     from trustsim.judge import run_judging
-    from trustsim.score import report_runs, score_run
+    from trustsim.score import run_summary, score_run, write_reports
 
     unknown = set(stages) - set(STAGES)
     if unknown:
@@ -107,11 +109,14 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
                 verdict_method=config.verdict_method,
             )
             echo(f"judgments: {summary}")
-        if "score" in stages:
+        if "report" in stages:  # scoring is part of the report: metrics.json is written once
+            summary = run_summary(run)
+            metrics = summary.metrics
+            echo(describe(run, metrics))
+            echo(f"report: {write_reports([summary], [run], run.path)}")
+        elif "score" in stages:
             metrics = score_run(run)
             echo(describe(run, metrics))
-        if "report" in stages:
-            echo(f"report: {report_runs([run], run.path)}")
     return metrics
 
 

@@ -30,6 +30,8 @@ LOCK = ".trustsim.lock"
 #: A failure is keyed like the record it failed to produce; a later success supersedes it.
 FAILURE_KEY: tuple[str, ...] = ("stage", "id", "question_type", "spec", "template")
 
+RECORD_KEYS: dict[str, tuple[str, ...]] = {RESPONSES: RESPONSE_KEY, JUDGMENTS: JUDGMENT_KEY, FAILURES: FAILURE_KEY}
+
 #: Packages whose versions change outputs; recorded in ``run.json``.
 PACKAGES = ("trustsim", "torch", "transformers", "datasets", "evaluate", "openai", "vllm", "trl")
 
@@ -90,9 +92,15 @@ class RunDir:
         return RecordFile(self.file(FAILURES), FAILURE_KEY)
 
     def read(self, name: str) -> list[dict[str, Any]]:
-        """Every record of ``name`` (last one wins per key, as on resume); [] if absent."""
-        path = self.file(name)
-        return list(read_jsonl(path)) if path.exists() else []
+        """The records of ``name``, the last one per key (as a resumed run sees them); [] if absent."""
+        return list(self.records(name).values())
+
+    def records(self, name: str) -> dict[tuple, dict[str, Any]]:
+        """The records of ``name`` by their key; a later line for a key replaces an earlier one."""
+        path, fields = self.file(name), RECORD_KEYS[name]
+        if not path.exists():
+            return {}
+        return {tuple(record[f] for f in fields): record for record in read_jsonl(path)}
 
     # The manifest -------------------------------------------------------------------------------
 

@@ -21,10 +21,6 @@ BOOTSTRAP_SEED = 0
 N_BOOTSTRAP = 1000
 
 
-def _latest(records: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> dict[tuple, dict[str, Any]]:
-    return {tuple(r[f] for f in fields): dict(r) for r in records}
-
-
 def run_instances(run: RunDir, dataset: str | Path | None = None) -> list[dict[str, Any]]:
     """The instances this run covers (answered or failed), from the dataset named in ``run.json``."""
     manifest = run.manifest()
@@ -44,9 +40,7 @@ def run_instances(run: RunDir, dataset: str | Path | None = None) -> list[dict[s
 
 def left_out(run: RunDir, judges: Sequence[str]) -> dict[str, Any]:
     """What the numbers do not include, and why: requests that failed, replies with no verdict."""
-    responses = _latest(run.read(RESPONSES), ("id", "question_type"))
-    judgments = _latest(run.read(JUDGMENTS), ("id", "question_type", "judge", "template"))
-    failures = _latest(run.read(FAILURES), ("stage", "id", "question_type", "spec", "template"))
+    responses, judgments, failures = run.records(RESPONSES), run.records(JUDGMENTS), run.records(FAILURES)
     failed_answers = sum(1 for (stage, i, q, _, _) in failures if stage == "generate" and (i, q) not in responses)
     failed_judgments = sum(
         1
@@ -79,7 +73,7 @@ def _expected_match(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def run_rows(run: RunDir, instances: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The run's :func:`~trustsim.aggregate.instance_rows` for ``instances``, judges as ``run.json`` lists them."""
     judges = run.manifest().get("judging", {}).get("judges", [])
-    judgments = list(_latest(run.read(JUDGMENTS), ("id", "question_type", "judge", "template")).values())
+    judgments = run.read(JUDGMENTS)
     return instance_rows(instances, run.read(RESPONSES), judgments, judges)
 
 
@@ -89,12 +83,17 @@ def score_run(run: RunDir, dataset: str | Path | None = None, human_labels: str 
     ``human_labels`` (CSV or JSONL of id, question_type, label) adds each judge's alignment with
     people, like the paper's Table 6.
     """
+    return _scored(run, dataset, human_labels)[0]
+
+
+def _scored(run: RunDir, dataset: str | Path | None, human_labels: str | Path | None) -> tuple[dict, list[dict]]:
+    """``metrics.json`` (written) and the instance rows it was computed from."""
     from trustsim.agreement import human_alignment, pairwise_agreement, read_human_labels, score_verdict_agreement
     from trustsim.consistency import compute_consistency, load_metric
 
     judges = run.manifest().get("judging", {}).get("judges", [])
     instances = run_instances(run, dataset)
-    judgments = list(_latest(run.read(JUDGMENTS), ("id", "question_type", "judge", "template")).values())
+    judgments = run.read(JUDGMENTS)
     rows = instance_rows(instances, run.read(RESPONSES), judgments, judges)
     inputs = metric_inputs(rows)
     metrics = load_metric().compute(**inputs, seed=BOOTSTRAP_SEED, n_bootstrap=N_BOOTSTRAP)
@@ -113,15 +112,14 @@ def score_run(run: RunDir, dataset: str | Path | None = None, human_labels: str 
     if human_labels is not None:
         metrics["agreement"]["human"] = human_alignment(judgments, read_human_labels(Path(human_labels)))
     run.file(METRICS).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return metrics
+    return metrics, rows
 
 
 def run_summary(run: RunDir, dataset: str | Path | None = None, human_labels: str | Path | None = None):
     """The report's view of a run: its name, ``metrics.json`` (computed now) and instance rows."""
     from trustsim.report import RunSummary
 
-    metrics = score_run(run, dataset, human_labels)
-    rows = run_rows(run, run_instances(run, dataset))
+    metrics, rows = _scored(run, dataset, human_labels)
     name = run.manifest().get("generation", {}).get("model") or run.path.name
     return RunSummary(name=name, metrics=metrics, instances=rows)
 
@@ -131,9 +129,13 @@ def report_runs(runs: Sequence[RunDir], output: str | Path, human_labels: str | 
 
     Two runs of the same model are told apart by their directory names.
     """
+    return write_reports([run_summary(run, human_labels=human_labels) for run in runs], runs, output)
+
+
+def write_reports(summaries: Sequence[Any], runs: Sequence[RunDir], output: str | Path) -> Path:
+    """``report.md``, figures and ``instances.parquet`` for already scored runs."""
     from trustsim.report import write_instances_parquet, write_report
 
-    summaries = [run_summary(run, human_labels=human_labels) for run in runs]
     names = [s.name for s in summaries]
     for summary, run in zip(summaries, runs, strict=True):
         if names.count(summary.name) > 1:
