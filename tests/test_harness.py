@@ -245,3 +245,34 @@ def test_the_same_model_name_on_two_servers_is_two_backends(tmp_path):
                 "--base-url", subject.base_url, "--judge-base-url", judge.base_url, "--limit", "2"]  # fmt: skip
         assert main(args) == 0
     assert (len(subject.requests), len(judge.requests)) == (4, 6)
+
+
+def test_human_labels_give_each_judges_alignment(tmp_path, capsys):
+    run = tmp_path / "run"
+    with ChatServer(Script(reply=judge_aware())) as server:
+        assert _eval(server, run) == 0
+    answers = _lines(run / "responses.jsonl")
+    labels = tmp_path / "labels.csv"
+    # people agree with the judge ("Satisfied") on the self-report answers and disagree on the open-ended ones
+    rows = [f"{r['id']},{r['question_type']},{'Satisfied' if r['question_type'] == 'self_report' else 'Not Satisfied'}"
+            for r in answers]  # fmt: skip
+    labels.write_text("id,question_type,label\n" + "\n".join(rows) + "\n")
+    assert main(["score", str(run), "--human-labels", str(labels)]) == 0
+    human = json.loads((run / "metrics.json").read_text())["agreement"]["human"]["openai:judge"]
+    assert (human["n"], human["alignment_rate"]) == (12, 0.5)
+    labels.write_text("id,question_type,label\npsy-001,self_report,maybe\n")
+    assert main(["score", str(run), "--human-labels", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert "labels.csv:2" in err and "label" in err
+
+
+def test_a_vllm_spec_without_vllm_says_how_to_get_it():
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        from trustsim.backends import load_backend
+
+        with pytest.raises(ImportError, match=r"pip install 'trustsim\[vllm\]'.*openai:<model> --base-url"):
+            load_backend("vllm:Qwen/Qwen2.5-7B-Instruct")
+    else:
+        pytest.skip("vLLM is installed here")
