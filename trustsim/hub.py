@@ -9,6 +9,36 @@ from pathlib import Path
 IGNORE_PATTERNS = ["*.pyc", "__pycache__/*", ".DS_Store", "*~", ".*.swp"]
 
 
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    repo_type: str,
+    commit_message: str,
+    private: bool | None = None,
+    revision: str | None = None,
+    ignore_patterns: list[str] | None = None,
+    create_repo: bool = True,
+) -> str:
+    """Create the repo (unless the caller did, e.g. before a long training run) and the branch if
+    needed, then upload ``folder`` as it is; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    if create_repo:
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    if revision:
+        api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+    info = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type=repo_type,
+        revision=revision,
+        commit_message=commit_message,
+        ignore_patterns=[*IGNORE_PATTERNS, *(ignore_patterns or [])],
+    )
+    return str(getattr(info, "commit_url", info))
+
+
 def push_dataset_folder(
     folder: Path,
     repo_id: str,
@@ -16,19 +46,5 @@ def push_dataset_folder(
     revision: str | None = None,
     commit_message: str = "Upload TRUSTSIM dataset",
 ) -> str:
-    """Create the dataset repo if needed and upload ``folder`` as it is; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    if revision:
-        api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
-    info = api.upload_folder(
-        folder_path=str(folder),
-        repo_id=repo_id,
-        repo_type="dataset",
-        revision=revision,
-        commit_message=commit_message,
-        ignore_patterns=IGNORE_PATTERNS,
-    )
-    return str(getattr(info, "commit_url", info))
+    """Upload the dataset folder to a dataset repo; returns the commit URL."""
+    return push_folder(folder, repo_id, "dataset", commit_message, private=private, revision=revision)
