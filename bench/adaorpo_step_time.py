@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from trustsim.adaorpo import AdaORPOConfig, AdaORPOTrainer
@@ -39,7 +38,7 @@ with warnings.catch_warnings():
 
 # The tiny model builder lives in tests/, not in the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from tiny_lm import build_tiny_lm
+from tiny_lm import build_tiny_lm, preference_pairs
 
 
 class StepTimer(TrainerCallback):
@@ -57,28 +56,6 @@ class StepTimer(TrainerCallback):
 
     def on_step_end(self, *args: Any, **kwargs: Any) -> None:
         self.rounds[-1].append(time.perf_counter() - self._start)
-
-
-def pairs(n: int) -> Dataset:
-    """``n`` preference pairs with judge scores cycling through 1-5."""
-    return Dataset.from_list(
-        [
-            {
-                "id": f"b{i}",
-                "question_type": "open_ended",
-                "dimension": "Sociology",
-                "chosen_model": "bench",
-                "prompt": [
-                    {"role": "system", "content": "You are a union organiser in a textile town in 1912."},
-                    {"role": "user", "content": f"Would you call a strike over the wage cut, case {i}?"},
-                ],
-                "chosen": [{"role": "assistant", "content": "Yes. We walk out together or we starve separately."}],
-                "rejected": [{"role": "assistant", "content": "I would rather not say."}],
-                "chosen_score": float(1 + i % 5),
-            }
-            for i in range(n)
-        ]
-    )
 
 
 def build(kind: str, model_dir: Path, out_dir: Path, steps: int, timer: StepTimer, aa: bool = False) -> Any:
@@ -103,7 +80,7 @@ def build(kind: str, model_dir: Path, out_dir: Path, steps: int, timer: StepTime
     return trainer_cls(
         model=AutoModelForCausalLM.from_pretrained(model_dir),
         args=config_cls(**common),
-        train_dataset=pairs(4 * steps),
+        train_dataset=preference_pairs([1 + i % 5 for i in range(4 * steps)]),
         processing_class=AutoTokenizer.from_pretrained(model_dir),
         callbacks=[timer],
     )

@@ -23,36 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from trustsim.adaorpo import AdaORPOConfig, AdaORPOTrainer
 
 # The tiny model builder lives in tests/, not in the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from tiny_lm import build_tiny_lm
-
-
-def pairs(n: int = 4) -> Dataset:
-    """A few preference pairs in the project's format."""
-    return Dataset.from_list(
-        [
-            {
-                "id": f"s{i}",
-                "question_type": "self_report",
-                "dimension": "Law and Jurisprudence",
-                "chosen_model": "bench",
-                "prompt": [
-                    {"role": "system", "content": "You are a judge in a rural county court."},
-                    {"role": "user", "content": f"Would you grant bail in case {i}?"},
-                ],
-                "chosen": [{"role": "assistant", "content": "Yes, with conditions and a surety."}],
-                "rejected": [{"role": "assistant", "content": "Whatever."}],
-                "chosen_score": 4.0,
-            }
-            for i in range(n)
-        ]
-    )
+from tiny_lm import build_tiny_lm, preference_pairs
 
 
 def state_bytes(optimizer: Any) -> int:
@@ -84,7 +61,10 @@ def one_step(model_dir: Path, out_dir: Path, optim: str) -> tuple[int, int, str]
     )
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     trainer = AdaORPOTrainer(
-        model=model, args=args, train_dataset=pairs(), processing_class=AutoTokenizer.from_pretrained(model_dir)
+        model=model,
+        args=args,
+        train_dataset=preference_pairs([4.0] * 4),
+        processing_class=AutoTokenizer.from_pretrained(model_dir),
     )
     trainer.train()
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)

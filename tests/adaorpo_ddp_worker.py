@@ -21,10 +21,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
-from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from trustsim.adaorpo import AdaORPOConfig, AdaORPOTrainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_lm import preference_pairs
 
 #: Per-device batch 2, two processes, sequential sampler: global batch k goes to rank k % 2. Batches that
 #: land on rank 0 get low scores, those on rank 1 high ones, so the local means differ from the global one.
@@ -51,27 +53,6 @@ class RecordingAdaORPOTrainer(AdaORPOTrainer):
         )
 
 
-def pairs() -> Dataset:
-    """The shared preference set (every rank builds the same one; the sampler shards it)."""
-    rows = [
-        {
-            "id": f"ddp-{i}",
-            "question_type": "open_ended",
-            "dimension": "Economics",
-            "chosen_model": "tiny",
-            "prompt": [
-                {"role": "system", "content": "You are a shop owner in a small town."},
-                {"role": "user", "content": f"Would you lower prices in week {i}?"},
-            ],
-            "chosen": [{"role": "assistant", "content": "Yes, to keep my regular customers."}],
-            "rejected": [{"role": "assistant", "content": "No."}],
-            "chosen_score": score,
-        }
-        for i, score in enumerate(SCORES)
-    ]
-    return Dataset.from_list(rows)
-
-
 def main(model_dir: str, out_dir: str) -> None:
     """Train two optimizer steps and write this rank's weights and records."""
     torch.set_num_threads(1)
@@ -95,7 +76,7 @@ def main(model_dir: str, out_dir: str) -> None:
     trainer = RecordingAdaORPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(model_dir),
         args=args,
-        train_dataset=pairs(),
+        train_dataset=preference_pairs(SCORES),
         processing_class=AutoTokenizer.from_pretrained(model_dir),
     )
     trainer.train()

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 import torch
-from datasets import Dataset
-from tiny_lm import build_tiny_lm
+from tiny_lm import build_tiny_lm, preference_pairs
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser, TrainerCallback
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
@@ -40,27 +39,6 @@ BASE_LR = 1e-3
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny model on disk for the whole module; every test loads a fresh copy of it."""
     return build_tiny_lm(tmp_path_factory.mktemp("adaorpo") / "tiny")
-
-
-def pairs(scores: Sequence[float], score_column: str = "chosen_score") -> Dataset:
-    """A preference set in the project's format, one row per score, with slightly varied texts."""
-    rows = [
-        {
-            "id": f"p{i}",
-            "question_type": "open_ended" if i % 2 else "self_report",
-            "dimension": "Psychology",
-            "chosen_model": "judge-favourite",
-            "prompt": [
-                {"role": "system", "content": "You are a retired farmer who distrusts banks."},
-                {"role": "user", "content": f"Would you put your savings in a bank, case {i}?"},
-            ],
-            "chosen": [{"role": "assistant", "content": "No, I keep my money at home where I can see it."}],
-            "rejected": [{"role": "assistant", "content": f"Yes, banks are safe {i}."}],
-            score_column: float(score),
-        }
-        for i, score in enumerate(scores)
-    ]
-    return Dataset.from_list(rows)
 
 
 def config(tmp_path: Path, cls: type = AdaORPOConfig, **overrides: Any) -> Any:
@@ -91,7 +69,7 @@ def load(model_dir: Path) -> tuple[Any, Any]:
 
 def make_trainer(model_dir: Path, args: Any, scores: Sequence[float], cls: type = AdaORPOTrainer, **kw: Any) -> Any:
     model, tokenizer = load(model_dir)
-    return cls(model=model, args=args, train_dataset=pairs(scores), processing_class=tokenizer, **kw)
+    return cls(model=model, args=args, train_dataset=preference_pairs(scores), processing_class=tokenizer, **kw)
 
 
 class StepLRRecorder(TrainerCallback):
@@ -160,7 +138,7 @@ def test_chained_scheduler_never_sees_the_scaled_rate(model_dir: Path, tmp_path:
     trainer = AdaORPOTrainer(
         model=model,
         args=config(tmp_path, max_steps=4),
-        train_dataset=pairs(SCORES),
+        train_dataset=preference_pairs(SCORES),
         processing_class=tokenizer,
         optimizers=(optimizer, scheduler),
         callbacks=[recorder],
@@ -281,7 +259,9 @@ def test_qlora_on_cpu_fails_before_loading_with_one_clear_line(
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", must_not_load)
     args = config(tmp_path, model_init_kwargs={"quantization_config": BitsAndBytesConfig(load_in_4bit=True)})
     with pytest.raises(QLoRARequiresGPUError) as error:
-        AdaORPOTrainer(model=str(model_dir), args=args, train_dataset=pairs(SCORES), peft_config=LoraConfig(r=4))
+        AdaORPOTrainer(
+            model=str(model_dir), args=args, train_dataset=preference_pairs(SCORES), peft_config=LoraConfig(r=4)
+        )
     message = str(error.value)
     assert "QLoRA" in message and "CUDA GPU" in message and "\n" not in message
 
@@ -313,12 +293,15 @@ def test_missing_or_invalid_scores_are_refused(model_dir: Path, tmp_path: Path) 
     model, tokenizer = load(model_dir)
     with pytest.raises(ValueError, match="chosen_score"):
         AdaORPOTrainer(
-            model=model, args=config(tmp_path), train_dataset=pairs(SCORES, "score"), processing_class=tokenizer
+            model=model,
+            args=config(tmp_path),
+            train_dataset=preference_pairs(SCORES, "score"),
+            processing_class=tokenizer,
         )
     with pytest.raises(TypeError, match="AdaORPOConfig"):
-        AdaORPOTrainer(model=model, args=config(tmp_path, cls=ORPOConfig), train_dataset=pairs(SCORES))
+        AdaORPOTrainer(model=model, args=config(tmp_path, cls=ORPOConfig), train_dataset=preference_pairs(SCORES))
     with pytest.raises(ValueError, match="inside backward"):
-        AdaORPOTrainer(model=model, args=config(tmp_path, optim="adalomo"), train_dataset=pairs(SCORES))
+        AdaORPOTrainer(model=model, args=config(tmp_path, optim="adalomo"), train_dataset=preference_pairs(SCORES))
     trainer = make_trainer(model_dir, config(tmp_path), [3.0, float("nan"), 2.0, 1.0])
     with pytest.raises(ValueError, match="finite"):
         trainer.train()

@@ -7,6 +7,7 @@ so every string round-trips; the model is a randomly initialised two-layer Llama
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -74,3 +75,29 @@ def build_tiny_lm(path: Path, chat_template: bool = True, seed: int = 0, hidden_
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def preference_pairs(scores: Sequence[float], score_column: str = "chosen_score"):
+    """A preference set in ``trustsim pairs``' format (TRL conversational), one row per score.
+
+    Shared by the AdaORPO tests and benches, so they train on the same kind of data.
+    """
+    from datasets import Dataset
+
+    rows = [
+        {
+            "id": f"p{i}",
+            "question_type": "open_ended" if i % 2 else "self_report",
+            "dimension": "Psychology",
+            "chosen_model": "judge-favourite",
+            "prompt": [
+                {"role": "system", "content": "You are a retired farmer who distrusts banks."},
+                {"role": "user", "content": f"Would you put your savings in a bank, case {i}?"},
+            ],
+            "chosen": [{"role": "assistant", "content": "No, I keep my money at home where I can see it."}],
+            "rejected": [{"role": "assistant", "content": f"Yes, banks are safe {i}."}],
+            score_column: float(score),
+        }
+        for i, score in enumerate(scores)
+    ]
+    return Dataset.from_list(rows)
