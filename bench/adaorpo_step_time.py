@@ -1,6 +1,6 @@
 """What the adaptive learning rate costs per step: AdaORPO's mean step time over stock ORPO's.
 
-Both trainers train the same tiny Llama (``tests/tiny_lm.py``) on the same preference pairs with the same
+Both trainers train the same tiny Llama (``trustsim.testing.tiny_lm``) on the same preference pairs with the same
 seed. Each optimizer step is timed from ``on_step_begin`` to ``on_step_end`` (forward and backward of every
 micro-batch, the score all-reduce and rate scaling, the optimizer and scheduler step). The trainers are
 rebuilt every round and built and run in alternating (ABBA) order, so drift in the machine's load hits
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -30,15 +29,14 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from trustsim.adaorpo import AdaORPOConfig, AdaORPOTrainer
+from trustsim.training.adaorpo import AdaORPOConfig, AdaORPOTrainer
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*trl.experimental.*")
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
 # The tiny model builder lives in tests/, not in the installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from tiny_lm import build_tiny_lm, preference_pairs
+from trustsim.testing.tiny_lm import build_tiny_lm, preference_pairs
 
 
 class StepTimer(TrainerCallback):

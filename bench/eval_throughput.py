@@ -1,9 +1,10 @@
 """Does ``trustsim eval`` keep a slow server busy? Wall time against the concurrency bound.
 
-A local OpenAI-compatible server (``tests/chat_server.py``, in its own process) answers every request after a fixed
-latency. The whole dataset is evaluated (two answers and three judge calls per instance) at the given
-concurrency; the lower bound is ``requests x latency / concurrency``. Then the same command runs again
-on the finished run: it must send no request and take seconds. Prints the ratio last (target <= 1.25).
+A local OpenAI-compatible server (``trustsim.testing.chat_server``, in its own process) answers every
+request after a fixed latency. The whole dataset is evaluated (two answers and three judge calls per
+instance) at the given concurrency; the lower bound is ``requests x latency / concurrency``. Then the
+same command runs again on the finished run: it must send no request and take seconds. Prints the
+ratio last (target <= 1.25).
 
     python bench/eval_throughput.py [--latency 0.5] [--concurrency 64] [--limit N]
 """
@@ -24,8 +25,6 @@ from pathlib import Path
 from trustsim.backends import SamplingConfig
 from trustsim.evaluation import EvalConfig, run_eval
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,7 +35,7 @@ def main() -> None:
 
     # The server runs in its own process, so its work is not charged to the harness being measured.
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "chat_server.py"), "--latency", str(args.latency)],
+        [sys.executable, "-m", "trustsim.testing.chat_server", "--latency", str(args.latency)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -67,8 +66,8 @@ def _measure(args, base_url: str, tmp: Path, served):
     """
     import openai  # noqa: F401
 
-    import trustsim.generate
-    import trustsim.judge  # noqa: F401
+    import trustsim.evaluation.generate
+    import trustsim.evaluation.judge  # noqa: F401
 
     config = EvalConfig(
         model="openai:subject",

@@ -4,7 +4,7 @@ The same subject prompts (real instances, with their system prompts) are answere
 model with greedy decoding: once with ``batch_size=1`` and once with ``batch_size=8``. Tokens per
 second counts the answer tokens produced. Prints the ratio last (target >= 3).
 
-By default the model is a small randomly initialised Llama built on the spot (``tests/tiny_lm.py``,
+By default the model is a small randomly initialised Llama built on the spot (``trustsim.testing.tiny_lm``,
 hidden size 256); ``--model`` takes any hf: path, e.g. the 270M Gemma GGUF of the ``demo`` extra:
 
     python bench/hf_batching.py [--prompts 16] [--max-new-tokens 32] [--model PATH]
@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
@@ -30,16 +27,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--model", default=None, help="hf: model path (default: a tiny Llama built now)")
     args = parser.parse_args()
-
-    sys.path.insert(0, str(ROOT))
-    from tests.tiny_lm import build_tiny_lm
     from trustsim.backends import SamplingConfig, load_backend
-    from trustsim.generate import response_requests
-    from trustsim.instances import load_instances, select_instances
+    from trustsim.evaluation.generate import response_requests
+    from trustsim.evaluation.instances import load_instances, select_instances
+    from trustsim.paths import SHIPPED_DATASET
+    from trustsim.testing.tiny_lm import build_tiny_lm
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(build_tiny_lm(Path(tmp) / "model", hidden_size=256))
-        instances = select_instances(load_instances(ROOT / "trustsim_dataset"), limit=args.prompts)
+        instances = select_instances(load_instances(SHIPPED_DATASET), limit=args.prompts)
         requests = response_requests(instances)[: args.prompts]
         sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=0.0)
         rates = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from trustsim.dataset import DEFAULT_DATASET_PATH, read_records
-from trustsim.validate import DEFAULT_THRESHOLD, NEAR_DUPLICATE_FIELDS, minilm_embedder, similar_pairs
+from trustsim.dataset.validate import DEFAULT_THRESHOLD, NEAR_DUPLICATE_FIELDS, minilm_embedder, similar_pairs
 
 PAIRS = Path(__file__).parent / "data" / "near_duplicate_pairs.jsonl"
 

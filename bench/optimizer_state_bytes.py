@@ -2,7 +2,7 @@
 
 One AdaORPO optimizer step on the same model and data with ``optim="paged_adamw_8bit"`` and with
 ``optim="adamw_torch"``, then the bytes of every tensor in the optimizer state are summed. The model is a
-Llama built like ``tests/tiny_lm.py`` but wide enough (hidden 1024) that nearly all weights are matrices
+Llama built like ``trustsim.testing.tiny_lm`` but wide enough (hidden 1024) that nearly all weights are matrices
 above bitsandbytes' ``min_8bit_size`` (4096 elements), the size from which its blockwise 8-bit state
 applies; smaller tensors (the norms) keep 32-bit state, and the Trainer keeps the embedding (tied to the
 LM head here) in 32-bit on purpose, so the ratio sits a little above the ideal 2/8 = 0.25.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,9 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from trustsim.adaorpo import AdaORPOConfig, AdaORPOTrainer
-
 # The tiny model builder lives in tests/, not in the installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from tiny_lm import build_tiny_lm, preference_pairs
+from trustsim.testing.tiny_lm import build_tiny_lm, preference_pairs
+from trustsim.training.adaorpo import AdaORPOConfig, AdaORPOTrainer
 
 
 def state_bytes(optimizer: Any) -> int:

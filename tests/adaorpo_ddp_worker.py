@@ -23,10 +23,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from trustsim.adaorpo import AdaORPOConfig, AdaORPOTrainer
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tiny_lm import preference_pairs
+from trustsim.testing.tiny_lm import preference_pairs
+from trustsim.training.adaorpo import AdaORPOConfig, AdaORPOTrainer
 
 #: Per-device batch 2, two processes, sequential sampler: global batch k goes to rank k % 2. Batches that
 #: land on rank 0 get low scores, those on rank 1 high ones, so the local means differ from the global one.

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from trustsim.paths import SHIPPED_DATASET
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # A private datasets cache per test session, so no run reads what an earlier one cached.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="trustsim-datasets-cache-")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_DATASET = REPO_ROOT / "trustsim_dataset"
 
 
 @pytest.fixture
@@ -30,6 +30,6 @@ def dataset_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real offline MiniLM embedder, loaded once for the whole session."""
-    from trustsim.validate import minilm_embedder
+    from trustsim.dataset.validate import minilm_embedder
 
     return minilm_embedder()

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 import torch
-from tiny_lm import build_tiny_lm, preference_pairs
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser, TrainerCallback
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-from trustsim.adaorpo import (
+from trustsim.testing.tiny_lm import build_tiny_lm, preference_pairs
+from trustsim.training.adaorpo import (
     AdaORPOConfig,
     AdaORPOTrainer,
     QLoRARequiresGPUError,
@@ -186,7 +186,7 @@ def test_adaptive_lr_off_is_stock_orpo_loss_for_loss_and_weight_for_weight(model
 def test_paged_adamw_8bit_falls_back_loudly_on_cpu_and_uses_the_applied_rate(
     model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="trustsim.adaorpo"):
+    with caplog.at_level(logging.WARNING, logger="trustsim.training.adaorpo"):
         trainer = make_trainer(model_dir, config(tmp_path, optim="paged_adamw_8bit"), SCORES)
         initial = weights(trainer.model)
         trainer.train()

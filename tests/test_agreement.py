@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from trustsim.agreement import human_alignment, pairwise_agreement, read_human_labels, score_verdict_agreement
+from trustsim.evaluation.agreement import (
+    human_alignment,
+    pairwise_agreement,
+    read_human_labels,
+    score_verdict_agreement,
+)
 
 
 def binary(judge: str, item: str, verdict: bool | None, question_type: str = "open_ended") -> dict:

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from datasets import load_dataset
 
-from tests.conftest import SHIPPED_DATASET
 from trustsim.dataset import assign_splits, data_files, read_records, write_dataset
+from trustsim.paths import SHIPPED_DATASET
 from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS
 
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.chat_server import JUDGE_OPENING, ChatServer, Script, judge_aware
-from trustsim.aggregate import majority
 from trustsim.cli import main
-from trustsim.instances import resolve_subject, select_instances
+from trustsim.evaluation.aggregate import majority
+from trustsim.evaluation.instances import resolve_subject, select_instances
+from trustsim.evaluation.templates import FORMAT_REMINDER
 from trustsim.runs import RunDir
-from trustsim.templates import FORMAT_REMINDER
+from trustsim.testing.chat_server import JUDGE_OPENING, ChatServer, Script, judge_aware
 
 SECRET = "sk-test-secret-do-not-write-0123456789"
 
@@ -232,7 +232,7 @@ def test_kill_9_mid_run_loses_nothing_finished_and_the_rerun_completes(tmp_path)
 @pytest.mark.parametrize(("config", "split"), [("default", "test"), ("adaorpo", "train"), ("adaorpo", "test")])
 def test_reading_the_folder_directly_gives_the_rows_load_dataset_gives(config, split):
     from trustsim.dataset import DEFAULT_DATASET_PATH, load_trustsim
-    from trustsim.instances import load_instances
+    from trustsim.evaluation.instances import load_instances
 
     direct = sorted(json.dumps(r, sort_keys=True) for r in load_instances(DEFAULT_DATASET_PATH, config, split))
     loaded = sorted(json.dumps(dict(r), sort_keys=True) for r in load_trustsim(DEFAULT_DATASET_PATH, config, split))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_lm import build_tiny_lm
 from trustsim.backends import Request, SamplingConfig, load_backend
 from trustsim.backends.hf_backend import PLAIN_STOP, plain_prompt
 from trustsim.cli import main
-from trustsim.templates import subject_messages
+from trustsim.evaluation.templates import subject_messages
+from trustsim.testing.tiny_lm import build_tiny_lm
 
 GREEDY = SamplingConfig(max_new_tokens=10, temperature=0.0)
 

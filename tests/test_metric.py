@@ -8,8 +8,8 @@ from pathlib import Path
 import evaluate
 import pytest
 
-from trustsim import consistency
-from trustsim.consistency import compute_consistency, load_metric
+from trustsim.evaluation import consistency
+from trustsim.evaluation.consistency import compute_consistency, load_metric
 
 METRIC_PATH = Path(__file__).resolve().parents[1] / "metrics" / "trustsim_consistency"
 

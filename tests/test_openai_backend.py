@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.chat_server import ChatServer, Script
 from trustsim.backends import Request, SamplingConfig, load_backend
+from trustsim.testing.chat_server import ChatServer, Script
 
 SAMPLING = SamplingConfig(max_new_tokens=32, temperature=0.0)
 

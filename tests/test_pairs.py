@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from datasets import load_from_disk
 
-from tests.chat_server import JUDGE_OPENING, ChatServer, Script
 from trustsim.cli import main
+from trustsim.testing.chat_server import JUDGE_OPENING, ChatServer, Script
 
 ANSWERS = {"weak": "A weak answer.", "good": "A good answer.", "best": "The best answer.", "twin": "The best answer."}
 GRADES = {

@@ -7,8 +7,8 @@ import json
 import huggingface_hub
 import pytest
 
-from tests.conftest import SHIPPED_DATASET
 from trustsim.cli import main
+from trustsim.paths import SHIPPED_DATASET
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ card with exactly the numbers the judge implies. Everything else runs in-process
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -26,13 +25,14 @@ import torch
 import yaml
 from datasets import Dataset
 from huggingface_hub import ModelCard
-from tiny_lm import build_tiny_lm
 
-from tests.chat_server import ChatServer, Script
-from tests.conftest import SHIPPED_DATASET
-from trustsim.adaorpo import AdaORPOConfig
-from trustsim.instances import load_instances, select_instances
-from trustsim.model_card import CardInputs, build_model_card, public_name
+from trustsim.evaluation.instances import load_instances, select_instances
+from trustsim.paths import SHIPPED_DATASET
+from trustsim.testing.chat_server import ChatServer, Script
+from trustsim.testing.tiny_lm import build_tiny_lm
+from trustsim.training import recipe as recipe_module
+from trustsim.training.adaorpo import AdaORPOConfig
+from trustsim.training.model_card import CardInputs, build_model_card, public_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPE = REPO_ROOT / "recipes" / "adaorpo.py"
@@ -48,19 +48,10 @@ SCORES = [5.0, 4.0, 3.0, 5.0, 2.0, 4.0, 3.0, 5.0, 1.0]
 STEP_MEANS = [sum(SCORES[0:4]) / 4, sum(SCORES[4:8]) / 4, sum(SCORES[0:4]) / 4]
 
 
-def load_recipe() -> ModuleType:
-    """``recipes/adaorpo.py`` as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("adaorpo_recipe", RECIPE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the module's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def recipe() -> ModuleType:
-    return load_recipe()
+    """The recipe's library part, behind the thin ``recipes/adaorpo.py`` script."""
+    return recipe_module
 
 
 @pytest.fixture(autouse=True)

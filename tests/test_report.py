@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from trustsim.consistency import compute_consistency
-from trustsim.report import MISSING, RunSummary, _short_label, render_markdown, write_instances_parquet, write_report
+from trustsim.evaluation.consistency import compute_consistency
+from trustsim.evaluation.report import (
+    MISSING,
+    RunSummary,
+    _short_label,
+    render_markdown,
+    write_instances_parquet,
+    write_report,
+)
 
 SUBJECT_HEADER = "| Com. | Eco. | Edu. | Eth. | Law | Lin. | Org. | Pol. | Psy. | Soc. |"
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conftest import SHIPPED_DATASET
-from trustsim.card import render_card
 from trustsim.dataset import read_records
+from trustsim.dataset.card import render_card
+from trustsim.dataset.stats import compute_statistics, plot_statistics, render_markdown, word_count
+from trustsim.paths import SHIPPED_DATASET
 from trustsim.schema import COLUMNS
-from trustsim.stats import compute_statistics, plot_statistics, render_markdown, word_count
 
 
 def _record(i: int, dimension: str, attribute: str, expected: str, sr_words: int, oe_words: int) -> dict:

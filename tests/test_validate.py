@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHIPPED_DATASET
 from trustsim.cli import main
-from trustsim.validate import find_near_duplicates, validate_path
+from trustsim.dataset.validate import find_near_duplicates, validate_path
+from trustsim.paths import SHIPPED_DATASET
 
 TRAIN_PSY = Path("data/train/psychology.jsonl")
 

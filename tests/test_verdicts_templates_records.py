@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from trustsim.evaluation.templates import judge_prompt
+from trustsim.evaluation.verdicts import parse_binary, parse_score, parse_self_report
 from trustsim.records import JUDGMENT_KEY, RecordFile, read_jsonl, repair_torn_tail
-from trustsim.templates import judge_prompt
-from trustsim.verdicts import parse_binary, parse_score, parse_self_report
 
 INSTANCE = {
     "system_prompt": "You are a {curly} ferryman.",

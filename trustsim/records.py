@@ -16,7 +16,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: Keys of the two record files (ARCHITECTURE.md).
+#: Keys of the two record files (docs/architecture.md).
 RESPONSE_KEY: tuple[str, ...] = ("id", "question_type")
 JUDGMENT_KEY: tuple[str, ...] = ("id", "question_type", "judge", "template")
 

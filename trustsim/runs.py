@@ -25,6 +25,7 @@ RESPONSES = "responses.jsonl"
 JUDGMENTS = "judgments.jsonl"
 FAILURES = "failures.jsonl"
 METRICS = "metrics.json"
+REPORT = "report.md"
 LOCK = ".trustsim.lock"
 
 #: A failure is keyed like the record it failed to produce; a later success supersedes it.
@@ -58,7 +59,7 @@ def package_versions() -> dict[str, str]:
 
 
 class RunDir:
-    """The files of one model's evaluation (see ARCHITECTURE.md)."""
+    """The files of one model's evaluation (see docs/architecture.md)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

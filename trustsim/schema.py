@@ -1,7 +1,7 @@
 """The TRUSTSIM data contract: columns, subjects, attributes and their short names.
 
 Everything that reads or writes instances imports these names from here, so the contract in
-``ARCHITECTURE.md`` lives in exactly one place in code.
+``docs/architecture.md`` lives in exactly one place in code.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ This file is an ``evaluate`` metric script and deliberately self-contained (nump
 evaluate only, no ``trustsim`` import): ``evaluate.load`` copies it into its module cache, and the
 same folder can be pushed to the Hub as a metric Space and used without the TrustSim package. It is
 the one place the numbers are computed: ``trustsim score`` loads it with ``evaluate.load`` and
-``trustsim.consistency.compute_consistency`` imports this very file, so there is no second copy of
+``trustsim.evaluation.consistency.compute_consistency`` imports this very file, so there is no second copy of
 the arithmetic to drift.
 """
 

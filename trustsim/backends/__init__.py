@@ -1,4 +1,7 @@
-"""Generation backends, chosen by spec: ``openai:<model>``, ``hf:<id or path>``, ``vllm:<id>``."""
+"""Generation backends, chosen by spec: ``openai:<model>``, ``hf:<id or path>``, ``vllm:<id>``, ``mock:<name>``.
+
+The contract every backend keeps is :class:`~trustsim.backends.base.Backend`.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,24 @@ from trustsim.backends.base import Backend, Completion, Request, SamplingConfig
 
 __all__ = ["Backend", "Completion", "Request", "SamplingConfig", "load_backend"]
 
-SCHEMES = ("openai", "hf", "vllm")
+SCHEMES = ("openai", "hf", "vllm", "mock")
 
 
 def backend_class(spec: str) -> type[Backend]:
     """The class behind ``spec``, imported only now (vLLM and torch are heavy imports)."""
     scheme, sep, name = spec.partition(":")
     if not sep or not name or scheme not in SCHEMES:
-        raise ValueError(f"model spec {spec!r} must be one of openai:<model>, hf:<id or path>, vllm:<id>")
+        raise ValueError(
+            f"model spec {spec!r} must be one of openai:<model>, hf:<id or path>, vllm:<id>, mock:<name>"
+        )
     if scheme == "openai":
         from trustsim.backends.openai_backend import OpenAIBackend
 
         return OpenAIBackend
+    if scheme == "mock":
+        from trustsim.backends.mock import MockBackend
+
+        return MockBackend
     if scheme == "hf":
         from trustsim.backends.hf_backend import HFBackend
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from trustsim import defaults
 
 Message = dict[str, str]
 
@@ -19,10 +21,10 @@ Message = dict[str, str]
 class SamplingConfig:
     """How to sample. Judges use ``temperature=0`` (deterministic) by default."""
 
-    max_new_tokens: int = 512
-    temperature: float = 0.7
-    top_p: float = 1.0
-    seed: int = 0
+    max_new_tokens: int = defaults.MAX_NEW_TOKENS
+    temperature: float = defaults.TEMPERATURE
+    top_p: float = defaults.TOP_P
+    seed: int = defaults.SEED
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,39 @@ OnDone = Callable[[Request, Completion], None]
 
 
 class Backend(ABC):
-    """A model behind a spec such as ``openai:gpt-4o`` or ``hf:path``."""
+    """The contract every backend keeps (``openai:``, ``hf:``, ``vllm:``, ``mock:``).
 
-    #: The spec as the user wrote it; stored in every record and in ``run.json``.
+    Every backend provides:
+
+    * ``spec``: the spec as the user wrote it, stored in every record and in ``run.json``;
+    * ``progress``: the label of the progress bar its next ``generate``/``choose`` call shows (the stages
+      set it; None shows the spec);
+    * :meth:`generate`: run every request and report each one through ``on_done`` the moment it
+      finishes, a failure as a :class:`Completion` with ``error`` set, never raised and never dropped;
+    * :meth:`settings`: what changes the outputs, for ``run.json`` (never a secret);
+    * ``supports_choice`` and :meth:`choose`: a likelihood verdict (the most probable of a fixed set of
+      strings after the judge's own analysis). Backends without token probabilities keep the default
+      ``supports_choice = False`` and the judge stage parses their text instead.
+
+    ``tests/test_backend_contract.py`` checks all of this for every backend.
+    """
+
     spec: str
+    progress: str | None = None
+    supports_choice: ClassVar[bool] = False
 
     @abstractmethod
     def generate(self, requests: Sequence[Request], sampling: SamplingConfig, on_done: OnDone) -> None:
         """Run every request and call ``on_done`` once per request, as each finishes."""
+
+    def choose(
+        self, requests: Sequence[Request], sampling: SamplingConfig, choices: Sequence[str], on_done: OnDone
+    ) -> None:
+        """Like :meth:`generate`, ending each reply with ``[[choice]]`` for the most probable of ``choices``.
+
+        The completion's ``extra["choice_logprobs"]`` maps each choice to its log-probability.
+        """
+        raise NotImplementedError(f"{self.spec} cannot give token probabilities (supports_choice is False)")
 
     def settings(self) -> dict[str, Any]:
         """Settings that change the outputs (recorded in ``run.json``; never secrets)."""

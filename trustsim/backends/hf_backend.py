@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from trustsim import defaults
 from trustsim.backends.base import Backend, Completion, Message, OnDone, Request, SamplingConfig
 
 logger = logging.getLogger(__name__)
@@ -60,12 +61,14 @@ def default_dtype(device: str):
 class HFBackend(Backend):
     """A transformers causal LM from the Hub, a local folder, or a ``.gguf`` file."""
 
+    supports_choice = True
+
     def __init__(
         self,
         model: str,
         device: str | None = None,
         dtype: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = defaults.BATCH_SIZE,
         progress: str | None = None,
     ) -> None:
         self.model_name = model

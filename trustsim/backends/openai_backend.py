@@ -14,6 +14,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from trustsim import defaults
 from trustsim.backends.base import Backend, Completion, OnDone, Request, SamplingConfig
 
 
@@ -24,9 +25,9 @@ class OpenAIBackend(Backend):
         self,
         model: str,
         base_url: str | None = None,
-        concurrency: int = 16,
-        timeout: float = 120.0,
-        max_retries: int = 6,
+        concurrency: int = defaults.CONCURRENCY,
+        timeout: float = defaults.TIMEOUT,
+        max_retries: int = defaults.MAX_RETRIES,
         progress: str | None = None,
     ) -> None:
         self.model = model

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from trustsim.backends.base import Backend, Completion, OnDone, Request, SamplingConfig
 from trustsim.backends.hf_backend import PLAIN_STOPS, plain_prompt
 
@@ -24,6 +26,7 @@ class VLLMBackend(Backend):
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
         max_model_len: int | None = None,
+        progress: str | None = None,
     ) -> None:
         try:
             import vllm  # noqa: F401 - fail now, with the fix, rather than deep inside a run
@@ -41,6 +44,7 @@ class VLLMBackend(Backend):
         }
         if max_model_len:
             self.engine_options["max_model_len"] = max_model_len
+        self.progress = progress
         self._llm = None
 
     def settings(self) -> dict[str, Any]:
@@ -67,24 +71,27 @@ class VLLMBackend(Backend):
             seed=sampling.seed,
             stop=None if has_template else list(PLAIN_STOPS),
         )
-        for start in range(0, len(requests), self.chunk_size):
-            chunk = requests[start : start + self.chunk_size]
-            try:
-                if has_template:
-                    outputs = llm.chat([list(r.messages) for r in chunk], params, use_tqdm=True)
-                else:  # a base model: the same plain transcript the hf: backend uses
-                    outputs = llm.generate([plain_prompt(r.messages) for r in chunk], params, use_tqdm=True)
-            except Exception as err:  # a failed chunk is reported, not lost
-                for request in chunk:
-                    on_done(request, Completion(None, error=f"{self.spec}: {' '.join(str(err).split())[:300]}"))
-                continue
-            for request, output in zip(chunk, outputs, strict=True):
-                first = output.outputs[0]
-                on_done(
-                    request,
-                    Completion(
-                        first.text.strip(),
-                        prompt_tokens=len(output.prompt_token_ids or ()),
-                        completion_tokens=len(first.token_ids),
-                    ),
-                )
+        with tqdm(total=len(requests), desc=self.progress or self.spec) as bar:
+            for start in range(0, len(requests), self.chunk_size):
+                chunk = requests[start : start + self.chunk_size]
+                for request, completion in zip(chunk, self._run_chunk(llm, chunk, params, has_template), strict=True):
+                    on_done(request, completion)
+                bar.update(len(chunk))
+
+    def _run_chunk(self, llm: Any, chunk: Sequence[Request], params: Any, has_template: bool) -> list[Completion]:
+        """One chunk's completions; a chunk that fails is reported as failed requests, not lost."""
+        try:
+            if has_template:
+                outputs = llm.chat([list(r.messages) for r in chunk], params, use_tqdm=False)
+            else:  # a base model: the same plain transcript the hf: backend uses
+                outputs = llm.generate([plain_prompt(r.messages) for r in chunk], params, use_tqdm=False)
+        except Exception as err:
+            return [Completion(None, error=f"{self.spec}: {' '.join(str(err).split())[:300]}") for _ in chunk]
+        return [
+            Completion(
+                output.outputs[0].text.strip(),
+                prompt_tokens=len(output.prompt_token_ids or ()),
+                completion_tokens=len(output.outputs[0].token_ids),
+            )
+            for output in outputs
+        ]

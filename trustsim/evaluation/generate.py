@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from trustsim.backends import Backend, Completion, Request, SamplingConfig
-from trustsim.instances import QUESTION_TYPES
-from trustsim.runs import RunDir, bind_dataset, open_section, record_usage
-from trustsim.templates import SUBJECT_PROMPT_VERSION, subject_messages
-from trustsim.verdicts import parse_self_report
+from trustsim.evaluation.stage import StageSummary, failure_record
+from trustsim.evaluation.templates import SUBJECT_PROMPT_VERSION, subject_messages
+from trustsim.evaluation.verdicts import parse_self_report
+from trustsim.runs import FAILURES, RunDir, bind_dataset, open_section, record_usage
+from trustsim.schema import QUESTION_TYPES
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class StageSummary:
-    """What one stage did: asked, skipped because already done, finished now, failed now."""
-
-    requested: int = 0
-    skipped: int = 0
-    finished: int = 0
-    failed: int = 0
-
-    def __str__(self) -> str:
-        return (
-            f"{self.finished} finished, {self.failed} failed, "
-            f"{self.skipped} already done (of {self.requested + self.skipped})"
-        )
 
 
 def response_requests(instances: Sequence[Mapping[str, Any]], done: Any = ()) -> list[Request]:
@@ -61,11 +46,6 @@ def response_record(instance: Mapping[str, Any], question_type: str, spec: str, 
         # The parsed Yes/No sits beside the text; None when the answer did not start with either.
         record["self_report_answer"] = parse_self_report(completion.text)
     return record
-
-
-def failure_record(stage: str, key: tuple, spec: str, template: str | None, error: str) -> dict:
-    """The ``failures.jsonl`` line for a request that failed after every retry."""
-    return {"stage": stage, "id": key[0], "question_type": key[1], "spec": spec, "template": template, "error": error}
 
 
 def run_generation(
@@ -102,6 +82,6 @@ def run_generation(
     record_usage(run)
     if summary.failed:
         logger.warning(
-            "%d answers failed; see %s (re-run the command to retry them)", summary.failed, run.file("failures.jsonl")
+            "%d answers failed; see %s (re-run the command to retry them)", summary.failed, run.file(FAILURES)
         )
     return summary

@@ -11,9 +11,6 @@ from trustsim.dataset import SPLIT_HALVES, dataset_fingerprint, load_trustsim, s
 from trustsim.records import read_jsonl
 from trustsim.schema import SUBJECTS, Subject
 
-QUESTION_TYPES: tuple[str, ...] = ("self_report", "open_ended")
-
-
 #: The card's configs and splits, as folders of the ``data/<half>/<slug>.jsonl`` layout.
 LAYOUT_SPLITS: dict[tuple[str, str], tuple[str, ...]] = {
     ("default", "test"): SPLIT_HALVES,

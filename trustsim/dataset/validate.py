@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from trustsim.card import has_generated_sections, render_card
+from trustsim import defaults
 from trustsim.dataset import DATA_DIR, SPLIT_HALVES, assign_splits, data_files
+from trustsim.dataset.card import has_generated_sections, render_card
 from trustsim.records import iter_lines
 from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS, EXPECTED_ANSWERS, subject, subject_for_slug
 
@@ -28,7 +29,7 @@ from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS, EXPECTED_ANSWERS, s
 #: ``bench/near_duplicate_threshold.py``: lightly edited copies score 0.94-0.99, related but different
 #: characters 0.27-0.58, the closest distinct pairs in the shipped data 0.64-0.76. Full rewrites by a
 #: second author (0.53-0.89) overlap distinct pairs, so they are left to human review.
-DEFAULT_THRESHOLD = 0.85
+DEFAULT_THRESHOLD = defaults.NEAR_DUPLICATE_THRESHOLD
 
 #: What the near-duplicate check compares, each text field against the same field only:
 #: characters are compared by their system prompt, questions by question type.

@@ -16,17 +16,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from trustsim.backends import Backend, Completion, Request, SamplingConfig
-from trustsim.generate import StageSummary, failure_record
+from trustsim.evaluation.config import JUDGE_SAMPLING, VERDICT_METHODS
+from trustsim.evaluation.stage import StageSummary, failure_record
+from trustsim.evaluation.templates import TEMPLATE_VERSION, VERDICT_CHOICES, judge_messages, reminder_messages
+from trustsim.evaluation.verdicts import parse_binary, parse_score
 from trustsim.records import RecordFile
 from trustsim.runs import RunDir, bind_dataset, open_section, record_usage
-from trustsim.templates import TEMPLATE_VERSION, VERDICT_CHOICES, judge_messages, reminder_messages
-from trustsim.verdicts import parse_binary, parse_score
 
 logger = logging.getLogger(__name__)
 
-#: Judges are deterministic by default: temperature 0 and a fixed seed where the server takes one.
-JUDGE_SAMPLING = SamplingConfig(max_new_tokens=1024, temperature=0.0, top_p=1.0, seed=0)
-VERDICT_METHODS: tuple[str, ...] = ("parse", "likelihood")
 
 
 @dataclass
@@ -124,7 +122,7 @@ def _run_judge(
     summary: JudgingSummary,
 ) -> None:
     """One judge's pass over the answers it has not graded, then one format reminder for the unparsable."""
-    likelihood = verdict_method == "likelihood" and hasattr(judge, "choose")
+    likelihood = verdict_method == "likelihood" and judge.supports_choice
     if verdict_method == "likelihood" and not likelihood:
         logger.warning("%s cannot give token probabilities; its verdicts are parsed from its text", judge.spec)
     method = "likelihood" if likelihood else "parse"

@@ -1,17 +1,14 @@
-"""The ``trustsim`` command line. Each subcommand is a thin shell over a library function."""
+"""The dataset commands: ``validate-dataset``, ``dataset-stats``, ``add-instances``, ``push-dataset``."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trustsim import __version__
-from trustsim.cli_eval import add_eval_commands
+from trustsim import defaults
 from trustsim.dataset import DEFAULT_DATASET_PATH
-from trustsim.validate import DEFAULT_THRESHOLD
 
 
 def _refuse(problems: Sequence[object], outcome: str) -> int:
@@ -23,8 +20,8 @@ def _refuse(problems: Sequence[object], outcome: str) -> int:
 
 
 def _validate_dataset(args: argparse.Namespace) -> int:
-    from trustsim.stats import compute_statistics
-    from trustsim.validate import validate_path
+    from trustsim.dataset.stats import compute_statistics
+    from trustsim.dataset.validate import validate_path
 
     threshold = None if args.no_near_duplicates else args.threshold
     result = validate_path(args.path, threshold=threshold)
@@ -44,8 +41,8 @@ def _validate_dataset(args: argparse.Namespace) -> int:
 
 
 def _dataset_stats(args: argparse.Namespace) -> int:
-    from trustsim.card import write_card
-    from trustsim.validate import validate_path
+    from trustsim.dataset.card import write_card
+    from trustsim.dataset.validate import validate_path
 
     result = validate_path(args.path, threshold=None, card=False)
     if result.problems:
@@ -56,9 +53,9 @@ def _dataset_stats(args: argparse.Namespace) -> int:
 
 
 def _add_instances(args: argparse.Namespace) -> int:
-    from trustsim.card import write_card
     from trustsim.dataset import stored_files, write_dataset
-    from trustsim.validate import read_rows
+    from trustsim.dataset.card import write_card
+    from trustsim.dataset.validate import read_rows
 
     existing, problems = read_rows(stored_files(args.dataset))
     new, new_problems = read_rows(args.files)
@@ -83,8 +80,8 @@ def _add_instances(args: argparse.Namespace) -> int:
 
 
 def _push_dataset(args: argparse.Namespace) -> int:
+    from trustsim.dataset.validate import validate_path
     from trustsim.hub import push_dataset_folder
-    from trustsim.validate import validate_path
 
     if not args.skip_validation:
         result = validate_path(args.path, threshold=None)
@@ -97,15 +94,8 @@ def _push_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="trustsim",
-        description="Benchmark and improve how reliably language models play social characters (TRUSTSIM).",
-    )
-    parser.add_argument("--version", action="version", version=f"trustsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def add_dataset_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the dataset commands to the ``trustsim`` parser."""
     p = sub.add_parser("validate-dataset", help="check every instance, find near-duplicates, summarise the dataset")
     p.add_argument(
         "path",
@@ -117,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_THRESHOLD,
+        default=defaults.NEAR_DUPLICATE_THRESHOLD,
         help="cosine similarity above which two texts are near-duplicates (default: %(default)s)",
     )
     p.add_argument("--no-near-duplicates", action="store_true", help="skip the embedding-based near-duplicate check")
@@ -147,28 +137,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-validation", action="store_true", help="push even if rows fail validation")
     p.set_defaults(func=_push_dataset)
 
-    add_eval_commands(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``trustsim`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="trustsim: %(levelname)s: %(message)s")
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        where = getattr(args, "output", None)
-        saved = f" in {where}" if where else ""
-        print(
-            f"trustsim {args.command}: interrupted; finished records are saved{saved}; run the same command to resume",
-            file=sys.stderr,
-        )
-        return 130
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as err:
-        print(f"trustsim {args.command}: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

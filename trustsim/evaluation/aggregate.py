@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from statistics import fmean
 from typing import Any
 
-from trustsim.instances import QUESTION_TYPES
+from trustsim.schema import QUESTION_TYPES
 
 
 def majority(verdicts: Sequence[bool | None]) -> bool | None:

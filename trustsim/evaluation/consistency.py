@@ -16,10 +16,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import trustsim
+from trustsim.paths import METRIC_DIR
 
 #: The metric folder, resolved relative to the package so it works from any working directory.
-METRIC_DIR: Path = Path(trustsim.__file__).resolve().parents[1] / "metrics" / "trustsim_consistency"
 METRIC_SCRIPT: Path = METRIC_DIR / "trustsim_consistency.py"
 
 

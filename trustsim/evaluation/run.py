@@ -7,38 +7,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from trustsim.backends import Backend, SamplingConfig, load_backend
+from trustsim import defaults
+from trustsim.backends import Backend, load_backend
 from trustsim.dataset import DEFAULT_DATASET_PATH
-from trustsim.judge import JUDGE_SAMPLING
-from trustsim.runs import RunDir
-
-STAGES: tuple[str, ...] = ("generate", "judge", "score", "report")
-
-
-@dataclass
-class EvalConfig:
-    """Everything one evaluation run needs; the command line fills it from its flags."""
-
-    model: str | None
-    judges: list[str]
-    output: Path
-    dataset: str | None = None
-    config: str | None = None
-    split: str | None = None
-    subjects: list[str] | None = None
-    limit: int | None = None
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    judge_sampling: SamplingConfig = JUDGE_SAMPLING
-    verdict_method: str = "parse"
-    score_self_report: bool = False
-    #: Backend settings (``base_url``, ``concurrency``, ``batch_size``, ``device`` ...); each backend takes its own.
-    backend_options: dict[str, Any] = field(default_factory=dict)
-    #: ``base_url`` for the judges when it differs from the subject model's.
-    judge_base_url: str | None = None
+from trustsim.evaluation.config import STAGES, EvalConfig
+from trustsim.formatting import percent, score_text
+from trustsim.runs import METRICS, RunDir
 
 
 class Backends:
@@ -58,12 +34,12 @@ class Backends:
 
 def selected_instances(config: EvalConfig, run: RunDir) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The selected instances and the dataset reference, defaulting to what the run recorded."""
-    from trustsim.instances import dataset_reference, load_instances, select_instances
+    from trustsim.evaluation.instances import dataset_reference, load_instances, select_instances
 
     recorded = run.manifest().get("dataset", {})
     path = config.dataset or recorded.get("path") or DEFAULT_DATASET_PATH
-    name = config.config or recorded.get("config") or "default"
-    split = config.split or recorded.get("split") or "test"
+    name = config.dataset_config or recorded.get("config") or defaults.DATASET_CONFIG
+    split = config.split or recorded.get("split") or defaults.DATASET_SPLIT
     instances = load_instances(path, name, split)
     reference = dataset_reference(path, name, split, instances)
     return select_instances(instances, config.subjects, config.limit), reference
@@ -74,9 +50,10 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
 
     ``echo`` receives one summary line per stage (``print`` for the command line).
     """
-    from trustsim.generate import run_generation
-    from trustsim.judge import run_judging
-    from trustsim.score import run_summary, score_run, write_reports
+    from trustsim.evaluation.generate import run_generation
+    from trustsim.evaluation.judge import run_judging
+    from trustsim.evaluation.report import run_summary, write_reports
+    from trustsim.evaluation.score import score_run
 
     unknown = set(stages) - set(STAGES)
     if unknown:
@@ -122,18 +99,15 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
 
 def describe(run: RunDir, metrics: dict[str, Any]) -> str:
     """One line of a run's headline numbers."""
+
+    def pct(value: float | None) -> str:
+        return percent(value, missing="n/a") + ("%" if value is not None else "")
+
     return (
-        f"{run.path}: n={metrics['n']}, self-report satisfied {_pct(metrics['self_report_satisfaction_rate'])}, "
-        f"open-ended satisfied {_pct(metrics['open_ended_satisfaction_rate'])}, "
-        f"inconsistency {_pct(metrics['inconsistency_rate'])}, mean score {_num(metrics['open_ended_mean_score'])}; "
+        f"{run.path}: n={metrics['n']}, self-report satisfied {pct(metrics['self_report_satisfaction_rate'])}, "
+        f"open-ended satisfied {pct(metrics['open_ended_satisfaction_rate'])}, "
+        f"inconsistency {pct(metrics['inconsistency_rate'])}, "
+        f"mean score {score_text(metrics['open_ended_mean_score'], missing='n/a')}; "
         f"left out: {metrics['failed_requests']} failed requests, "
-        f"{metrics['unparsable_verdicts']} unparsable verdicts -> {run.file('metrics.json')}"
+        f"{metrics['unparsable_verdicts']} unparsable verdicts -> {run.file(METRICS)}"
     )
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from trustsim.paths import SHIPPED_DATASET
 from trustsim.records import read_jsonl
 from trustsim.schema import COLUMNS, subject
 
@@ -27,8 +28,8 @@ SPLIT_HALVES: tuple[str, ...] = ("train", "test")
 #: Seed of the AdaORPO split. Changing it moves instances between train and test: never do it
 #: for a released version.
 SPLIT_SEED = "trustsim-adaorpo-v1"
-#: Where ``load_dataset`` finds the shipped dataset when run from the repository root.
-DEFAULT_DATASET_PATH = Path("trustsim_dataset")
+#: The shipped dataset, found from the package (never the working directory): see :mod:`trustsim.paths`.
+DEFAULT_DATASET_PATH = SHIPPED_DATASET
 
 Record = dict[str, Any]
 
@@ -65,7 +66,7 @@ def data_files(path: Path) -> list[Path]:
 def read_records(path: Path) -> list[Record]:
     """Every instance under ``path`` (a dataset folder or a JSONL file), without validation.
 
-    Use :func:`trustsim.validate.read_rows` where the input is untrusted; this reader only fails on
+    Use :func:`trustsim.dataset.validate.read_rows` where the input is untrusted; this reader only fails on
     lines that are not JSON, naming the file and line.
     """
     return [record for file in data_files(path) for record in read_jsonl(file)]

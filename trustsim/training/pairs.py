@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trustsim.instances import load_instances
-from trustsim.runs import RunDir
-from trustsim.score import run_instances, run_rows
-from trustsim.templates import subject_messages
+from trustsim.evaluation.instances import load_instances
+from trustsim.evaluation.rows import run_dataset, run_instances, run_model, run_rows
+from trustsim.evaluation.templates import subject_messages
+from trustsim.runs import RESPONSES, RunDir
 
 #: Why a prompt gave no pair; counted in ``pairs.json`` and printed.
 SKIP_REASONS = ("target_satisfied", "target_unknown", "no_satisfied_alternative", "alternatives_unscored")
@@ -29,20 +29,13 @@ SCORE_HINT = (
 )
 
 
-def _dataset_of(run: RunDir) -> str:
-    recorded = run.manifest().get("dataset")
-    if not recorded:
-        raise FileNotFoundError(f"{run.path}: no run.json with a dataset; was this run made by `trustsim eval`?")
-    return recorded["path"]
-
-
 def build_pairs(
     runs: Sequence[RunDir],
     target: RunDir,
     instances: Sequence[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], Counter]:
     """The pairs for ``target`` over ``instances``, and the count of each skip reason."""
-    model = {run.path: run.manifest().get("generation", {}).get("model", run.path.name) for run in runs}
+    model = {run.path: run_model(run) for run in runs}
     candidates = [(run, {(r["id"], r["question_type"]): r for r in run_rows(run, instances)}) for run in runs]
     by_id = {instance["id"]: instance for instance in instances}
     pairs: list[dict[str, Any]] = []
@@ -94,9 +87,9 @@ def make_pairs(
 
     run_dirs, target_dir = [RunDir(r) for r in runs], RunDir(target)
     for run in [*run_dirs, target_dir]:
-        if not run.file("responses.jsonl").exists():
+        if not run.file(RESPONSES).exists():
             raise FileNotFoundError(f"{run.path}: no responses.jsonl; evaluate that model with `trustsim eval` first")
-    path = dataset or _dataset_of(target_dir)
+    path = run_dataset(target_dir, dataset)[0]
     if split == "all":
         instances = load_instances(path, "default", "test")
     elif split in ("train", "test"):
@@ -125,8 +118,8 @@ def make_pairs(
     summary = {
         "pairs": len(pairs),
         "skipped": dict(skipped),
-        "target": target_dir.manifest().get("generation", {}).get("model", target_dir.path.name),
-        "runs": [run.manifest().get("generation", {}).get("model", run.path.name) for run in run_dirs],
+        "target": run_model(target_dir),
+        "runs": [run_model(run) for run in run_dirs],
         "split": split,
         "chosen_from": dict(Counter(p["chosen_model"] for p in pairs)),
         "mean_chosen_score": sum(p["chosen_score"] for p in pairs) / len(pairs) if pairs else None,

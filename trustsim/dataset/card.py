@@ -21,8 +21,8 @@ import pyarrow as pa
 import yaml
 
 from trustsim.dataset import assign_splits, dataset_fingerprint
+from trustsim.dataset.stats import FIGURE_PATH, compute_statistics, plot_statistics, render_markdown
 from trustsim.schema import COLUMNS
-from trustsim.stats import FIGURE_PATH, compute_statistics, plot_statistics, render_markdown
 
 #: The card's statistics section lies between these markers.
 STATS_START = "<!-- statistics:start (written by `trustsim dataset-stats`; do not edit by hand) -->"

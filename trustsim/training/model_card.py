@@ -28,6 +28,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from trustsim.formatting import percent, score_text
+from trustsim.paths import MODEL_CARD_TEMPLATE
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -46,7 +49,7 @@ __all__ = [
 ]
 
 #: The Jinja template filled by :func:`build_model_card`.
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "adaorpo_template.md"
+TEMPLATE_PATH = MODEL_CARD_TEMPLATE
 #: Environment variables whose values must never appear in a card.
 SECRET_ENV_VARS: tuple[str, ...] = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY")
 #: Values shorter than this are not treated as secrets (``HF_TOKEN=1`` must not blank every "1" in the card).
@@ -247,14 +250,6 @@ def hyperparameters(inputs: CardInputs) -> list[tuple[str, str]]:
     ]
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}"
-
-
-def _score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
 def _ci(metrics: Mapping[str, Any], key: str) -> str:
     interval = (metrics.get("ci") or {}).get(key)
     if not interval or any(v is None for v in interval):
@@ -283,9 +278,9 @@ def results_rows(
         rows.append(
             {
                 "label": label,
-                "self_report": _pct(metrics.get("self_report_satisfaction_rate")),
-                "open_ended": _pct(metrics.get("open_ended_satisfaction_rate")),
-                "score": _score(metrics.get("open_ended_mean_score")),
+                "self_report": percent(metrics.get("self_report_satisfaction_rate"), 2, "n/a"),
+                "open_ended": percent(metrics.get("open_ended_satisfaction_rate"), 2, "n/a"),
+                "score": score_text(metrics.get("open_ended_mean_score"), "n/a"),
             }
         )
     return rows
@@ -312,8 +307,8 @@ def _detail_rows(
                 "label": label,
                 "values": [
                     str(metrics.get("n", "n/a")),
-                    _pct(metrics.get("inconsistency_rate")),
-                    _pct(metrics.get("both_satisfied_rate")),
+                    percent(metrics.get("inconsistency_rate"), 2, "n/a"),
+                    percent(metrics.get("both_satisfied_rate"), 2, "n/a"),
                     _ci(metrics, "self_report_satisfaction_rate"),
                     _ci(metrics, "open_ended_satisfaction_rate"),
                     f"{metrics.get('failed_requests', 0)} / {metrics.get('unparsable_verdicts', 0)}",
@@ -471,7 +466,7 @@ class CardInputs:
     base_model: str
     #: The pairs dataset: Hub id or local folder (shown by its name only).
     dataset: str
-    #: The :class:`~trustsim.adaorpo.AdaORPOConfig` the run used.
+    #: The :class:`~trustsim.training.adaorpo.AdaORPOConfig` the run used.
     training_args: Any
     #: Where the model is (or will be) on the Hub; defaults to ``model_name``.
     repo_id: str | None = None
