@@ -107,7 +107,12 @@ def test_an_unparsable_verdict_is_asked_once_more_then_recorded_as_null(tmp_path
     with ChatServer(Script(reply=reply)) as server:
         assert _eval(server, run) == 0
         asked = len(server.requests)
-    judgments = _lines(run / "judgments.jsonl")
+    lines = _lines(run / "judgments.jsonl")
+    # Each first reply was written the moment it arrived; the reminder's reply is its own, later record.
+    assert [j["attempts"] for j in lines] == [1] * 18 + [2] * 18
+    assert all(not j["parsed"] for j in lines[:18])
+    judgments = RunDir(run).read("judgments.jsonl")  # the last record per key, as every reader sees them
+    assert len(judgments) == 18
     binary = [j for j in judgments if j["template"] == "binary"]
     scores = [j for j in judgments if j["template"] == "score"]
     assert all(j["attempts"] == 2 and j["first_raw"] == "Hard to say." for j in binary)
@@ -124,7 +129,7 @@ def test_failed_requests_are_recorded_counted_and_retried_on_the_next_run(tmp_pa
     script = Script(reply=judge_aware(), always={"rating score": 400})
     run = tmp_path / "run"
     with ChatServer(script) as server:
-        assert _eval(server, run) == 0
+        assert _eval(server, run) == 3  # finished, but with requests left failed: scripts can tell
         failures = _lines(run / "failures.jsonl")
         assert len(failures) == 6 and all(f["stage"] == "judge" and f["template"] == "score" for f in failures)
         assert "HTTP 400" in failures[0]["error"] and "bad request" in failures[0]["error"]

@@ -17,7 +17,7 @@ PACKAGE = Path(trustsim.__file__).parent
 #: Stages from the bottom up: a module may import its own stage and the ones below, never one above.
 ORDER = ("dataset", "backends", "evaluation", "training", "cli", "__main__")
 SHARED = {
-    *("schema", "records", "runs", "hub", "paths", "defaults", "formatting", "_lazy"),
+    *("schema", "records", "runs", "hub", "paths", "defaults", "formatting", "secrets", "_lazy"),
     *("testing", "adaorpo", "__init__"),
 }
 

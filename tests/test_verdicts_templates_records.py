@@ -48,7 +48,8 @@ def test_binary_verdicts(text, expected):
         ("[[6]]", None),
         ("[[0]]", None),
         ("[[score]] then [[3]]", 3),
-        ("[[3]] then [[score]]", None),
+        ("[[3]] then [[score]]", 3),  # [[score]] is the template's own placeholder, never a verdict
+        ("[[3]] then [[high]]", None),  # any other last token still decides: strict, no guess
         ("a 4 out of 5", None),
     ],
 )

@@ -20,6 +20,8 @@ CONCURRENCY = 16
 #: Seconds one HTTP request may take, and retries on 429/5xx/timeouts.
 TIMEOUT = 120.0
 MAX_RETRIES = 6
+#: Seconds the one-off check of a server (before a stage sends requests) may take.
+CHECK_TIMEOUT = 10.0
 #: Prompts per batch for ``hf:`` models.
 BATCH_SIZE = 8
 

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+
+from trustsim.secrets import redact
 
 #: Files never uploaded with the dataset folder (editor and OS litter).
 IGNORE_PATTERNS = ["*.pyc", "__pycache__/*", ".DS_Store", "*~", ".*.swp"]
@@ -24,19 +28,46 @@ def push_folder(
     from huggingface_hub import HfApi
 
     api = HfApi()
-    if create_repo:
-        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    if revision:
-        api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
-    info = api.upload_folder(
-        folder_path=str(folder),
-        repo_id=repo_id,
-        repo_type=repo_type,
-        revision=revision,
-        commit_message=commit_message,
-        ignore_patterns=[*IGNORE_PATTERNS, *(ignore_patterns or [])],
-    )
+    with hub_errors(repo_id):
+        if create_repo:
+            api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        info = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type=repo_type,
+            revision=revision,
+            commit_message=commit_message,
+            ignore_patterns=[*IGNORE_PATTERNS, *(ignore_patterns or [])],
+        )
     return str(getattr(info, "commit_url", info))
+
+
+class HubError(RuntimeError):
+    """The Hub refused or could not be reached; one line, the token never in it."""
+
+
+@contextlib.contextmanager
+def hub_errors(repo_id: str) -> Iterator[None]:
+    """Turn the Hub client's errors (offline, bad token, no permission) into one redacted line."""
+    try:
+        yield
+    except HubError:
+        raise
+    except Exception as err:  # huggingface_hub raises HTTP, connection and offline-mode errors of many kinds
+        from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+        if isinstance(err, OfflineModeIsEnabled) or "offline" in str(err).lower():
+            hint = "the Hub is not reachable in offline mode (HF_HUB_OFFLINE is set)"
+        elif isinstance(err, HfHubHTTPError) and getattr(err.response, "status_code", None) in (401, 403):
+            hint = "the Hub refused the token: set HF_TOKEN to a token with write access, or `hf auth login`"
+        elif isinstance(err, HfHubHTTPError | OSError | ConnectionError):
+            hint = "the Hub could not be reached or refused the request"
+        else:
+            raise
+        detail = redact(" ".join(str(err).split()))[:200]
+        raise HubError(f"pushing to {repo_id}: {hint} ({detail})") from None
 
 
 def push_dataset_folder(

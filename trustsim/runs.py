@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from trustsim.records import JUDGMENT_KEY, RESPONSE_KEY, RecordFile, read_jsonl
+from trustsim.records import JUDGMENT_KEY, RESPONSE_KEY, RecordFile, WriteError, read_keyed, write_atomic
+from trustsim.schema import QUESTION_TYPES
 
 MANIFEST = "run.json"
 RESPONSES = "responses.jsonl"
@@ -35,6 +35,56 @@ RECORD_KEYS: dict[str, tuple[str, ...]] = {RESPONSES: RESPONSE_KEY, JUDGMENTS: J
 
 #: Packages whose versions change outputs; recorded in ``run.json``.
 PACKAGES = ("trustsim", "torch", "transformers", "datasets", "evaluate", "openai", "vllm", "trl")
+
+
+def _field_error(where: str, name: str, record: Mapping[str, Any], wanted: str) -> ValueError:
+    problem = "missing" if name not in record else f"is {record[name]!r}, not {wanted}"
+    return ValueError(f"{where}: field {name!r} {problem}")
+
+
+def _check_common(record: Mapping[str, Any], where: str) -> None:
+    if not isinstance(record.get("id"), str) or not record["id"]:
+        raise _field_error(where, "id", record, "an instance id")
+    if record.get("question_type") not in QUESTION_TYPES:
+        raise _field_error(where, "question_type", record, " or ".join(QUESTION_TYPES))
+
+
+def check_response(record: Mapping[str, Any], where: str) -> None:
+    """A ``responses.jsonl`` line has the documented fields with the documented types."""
+    _check_common(record, where)
+    if not isinstance(record.get("response"), str):
+        raise _field_error(where, "response", record, "the answer's text")
+    if "model" in record and not isinstance(record["model"], str):
+        raise _field_error(where, "model", record, "a model name")
+
+
+def check_judgment(record: Mapping[str, Any], where: str) -> None:
+    """A ``judgments.jsonl`` line has the documented fields with the documented types."""
+    _check_common(record, where)
+    if not isinstance(record.get("judge"), str) or not record["judge"]:
+        raise _field_error(where, "judge", record, "a judge name")
+    if record.get("template") not in ("binary", "score"):
+        raise _field_error(where, "template", record, "binary or score")
+    verdict = record.get("verdict")
+    if not (verdict is None or isinstance(verdict, bool)):
+        raise _field_error(where, "verdict", record, "true, false or null")
+    score = record.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float) or not 1 <= score <= 5):
+        raise _field_error(where, "score", record, "a number from 1 to 5 or null")
+
+
+def check_failure(record: Mapping[str, Any], where: str) -> None:
+    """A ``failures.jsonl`` line names its stage, its request and the error."""
+    if record.get("stage") not in ("generate", "judge"):
+        raise _field_error(where, "stage", record, "generate or judge")
+    _check_common(record, where)
+    if not isinstance(record.get("spec"), str):
+        raise _field_error(where, "spec", record, "the backend spec")
+    if not (record.get("template") is None or isinstance(record["template"], str)):
+        raise _field_error(where, "template", record, "a template name or null")
+
+
+RECORD_CHECKS = {RESPONSES: check_response, JUDGMENTS: check_judgment, FAILURES: check_failure}
 
 
 class RunSettingsError(ValueError):
@@ -70,8 +120,14 @@ class RunDir:
     @contextlib.contextmanager
     def locked(self) -> Iterator[RunDir]:
         """Hold an exclusive lock for the duration, so two processes never append to one run."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.file(LOCK), "w") as handle:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.file(LOCK), "w")  # noqa: SIM115 - closed below, after the lock is released
+        except OSError as err:
+            raise WriteError(
+                err.errno, f"{self.path}: cannot write to this run ({err.strerror}); copy it somewhere writable"
+            ) from None
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -83,14 +139,18 @@ class RunDir:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def open(self, name: str) -> RecordFile:
+        """The record file ``name`` opened for appending (its torn tail repaired, its lines checked)."""
+        return RecordFile(self.file(name), RECORD_KEYS[name], RECORD_CHECKS[name])
+
     def responses(self) -> RecordFile:
-        return RecordFile(self.file(RESPONSES), RESPONSE_KEY)
+        return self.open(RESPONSES)
 
     def judgments(self) -> RecordFile:
-        return RecordFile(self.file(JUDGMENTS), JUDGMENT_KEY)
+        return self.open(JUDGMENTS)
 
     def failures(self) -> RecordFile:
-        return RecordFile(self.file(FAILURES), FAILURE_KEY)
+        return self.open(FAILURES)
 
     def read(self, name: str) -> list[dict[str, Any]]:
         """The records of ``name``, the last one per key (as a resumed run sees them); [] if absent."""
@@ -98,10 +158,7 @@ class RunDir:
 
     def records(self, name: str) -> dict[tuple, dict[str, Any]]:
         """The records of ``name`` by their key; a later line for a key replaces an earlier one."""
-        path, fields = self.file(name), RECORD_KEYS[name]
-        if not path.exists():
-            return {}
-        return {tuple(record[f] for f in fields): record for record in read_jsonl(path)}
+        return read_keyed(self.file(name), RECORD_KEYS[name], RECORD_CHECKS[name])
 
     # The manifest -------------------------------------------------------------------------------
 
@@ -110,17 +167,22 @@ class RunDir:
         if not path.exists():
             return {}
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err.msg}); restore it or start a new run") from None
+            manifest = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            reason = err.msg if isinstance(err, json.JSONDecodeError) else "not UTF-8"
+            raise ValueError(f"{path}: not valid JSON ({reason}); restore it or start a new run") from None
+        if not isinstance(manifest, dict):
+            kind = type(manifest).__name__
+            raise ValueError(f"{path}: expected a JSON object, got {kind}; restore it or start a new run")
+        for section in ("dataset", "generation", "judging", "usage"):
+            if section in manifest and not isinstance(manifest[section], dict):
+                raise ValueError(f"{path}: {section!r} must be a JSON object, got {type(manifest[section]).__name__}")
+        return manifest
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Replace ``run.json`` atomically: a crash leaves the old or the new file, never half of one."""
-        path = self.file(MANIFEST)
-        self.path.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps({**manifest, "updated": now()}, indent=2, ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
+        text = json.dumps({**manifest, "updated": now()}, indent=2, ensure_ascii=False)
+        write_atomic(self.file(MANIFEST), text + "\n")
 
 
 def check_settings(path: Path, section: str, recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:

@@ -6,11 +6,12 @@ The contract every backend keeps is :class:`~trustsim.backends.base.Backend`.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 from trustsim.backends.base import Backend, Completion, Request, SamplingConfig
 
-__all__ = ["Backend", "Completion", "Request", "SamplingConfig", "load_backend"]
+__all__ = ["Backend", "Completion", "Request", "SamplingConfig", "display_name", "load_backend"]
 
 SCHEMES = ("openai", "hf", "vllm", "mock")
 
@@ -37,6 +38,22 @@ def backend_class(spec: str) -> type[Backend]:
     from trustsim.backends.vllm_backend import VLLMBackend
 
     return VLLMBackend
+
+
+def display_name(spec: str) -> str:
+    """A spec fit for tables, metric keys and parquet columns: a local path becomes its file or folder name.
+
+    ``hf:/home/me/models/gemma-3-270m-q4_k_m.gguf`` -> ``hf:gemma-3-270m-q4_k_m``; Hub ids and server
+    model names are kept as they are. The full spec stays in ``run.json`` and the record files.
+    """
+    scheme, sep, name = spec.partition(":")
+    if not sep:
+        return spec
+    path = Path(name).expanduser()
+    if name.startswith(("/", "./", "../", "~")) or (path.exists() and len(path.parts) > 1):
+        stem = path.name.removesuffix(".gguf") or name
+        return f"{scheme}:{stem}"
+    return spec
 
 
 def load_backend(spec: str, **options: Any) -> Backend:

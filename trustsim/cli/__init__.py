@@ -11,6 +11,8 @@ from trustsim import __version__
 from trustsim.cli.dataset import add_dataset_commands
 from trustsim.cli.evaluation import add_eval_commands
 from trustsim.cli.training import add_training_commands
+from trustsim.records import WriteError
+from trustsim.secrets import redact
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,10 +30,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Redact(logging.Filter):
+    """Every log line goes out with secrets redacted (a server or the Hub may echo a key or token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+def _error_text(err: BaseException) -> str:
+    """One line for an error: an OS error as ``file: cause``, anything else as its message."""
+    if isinstance(err, WriteError):
+        text = err.strerror
+    elif isinstance(err, OSError) and err.strerror:
+        text = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    else:
+        text = str(err)
+    return redact(" ".join(str(text).split()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``trustsim`` console script; returns the exit status."""
+    """Entry point of the ``trustsim`` console script; returns the exit status.
+
+    0: done; 1: the input was checked and refused (validation problems); 2: an error, in one line;
+    3: the run finished but requests are left failed (they are retried by re-running the command);
+    130: interrupted.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="trustsim: %(levelname)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Redact) for f in handler.filters):
+            handler.addFilter(_Redact())
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -42,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as err:
-        print(f"trustsim {args.command}: error: {err}", file=sys.stderr)
+    except (OSError, ValueError, RuntimeError, ImportError) as err:
+        print(f"trustsim {args.command}: error: {_error_text(err)}", file=sys.stderr)
         return 2
 
 

@@ -41,23 +41,34 @@ def _validate_dataset(args: argparse.Namespace) -> int:
 
 
 def _dataset_stats(args: argparse.Namespace) -> int:
-    from trustsim.dataset.card import write_card
-    from trustsim.dataset.validate import validate_path
+    from trustsim.dataset.card import card_problem, write_card
+    from trustsim.dataset.validate import check_lost_rows, validate_path
 
     result = validate_path(args.path, threshold=None, card=False)
-    if result.problems:
-        return _refuse(result.problems, "not writing statistics of a dataset with broken rows")
+    problems = list(result.problems)
+    if not problems:
+        problems = [p for p in [card_problem(args.path / "README.md")] if p]
+    if not problems and not args.accept_removals:
+        problems = check_lost_rows(args.path, result.records)
+    if problems:
+        return _refuse(problems, "not writing statistics: nothing written")
     card, figure = write_card(args.path, result.records)
     print(f"wrote {card} and {figure} ({len(result.records)} instances)")
     return 0
 
 
 def _add_instances(args: argparse.Namespace) -> int:
+    """Check everything (the card, every existing and new row) before writing anything."""
     from trustsim.dataset import stored_files, write_dataset
-    from trustsim.dataset.card import write_card
-    from trustsim.dataset.validate import read_rows
+    from trustsim.dataset.card import card_problem, write_card
+    from trustsim.dataset.validate import check_lost_rows, read_rows
 
+    card = card_problem(args.dataset / "README.md")
+    if card:
+        return _refuse([card], "nothing written")
     existing, problems = read_rows(stored_files(args.dataset))
+    if not problems:
+        problems = check_lost_rows(args.dataset, [row.record for row in existing])
     new, new_problems = read_rows(args.files)
     problems += new_problems
     known = {row.record["id"]: row for row in existing}
@@ -116,6 +127,12 @@ def add_dataset_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dataset-stats", help="rewrite the dataset card's statistics section and figure")
     p.add_argument(
         "path", nargs="?", type=Path, default=DEFAULT_DATASET_PATH, help="dataset folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--accept-removals",
+        action="store_true",
+        help="instances were removed on purpose: take the data files as they are (otherwise a file with fewer "
+        "instances than the card recorded is refused as lost data)",
     )
     p.set_defaults(func=_dataset_stats)
 

@@ -7,14 +7,16 @@ it, and ``eval`` is nothing but the stages in a row.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import sys
 from pathlib import Path
 
 from trustsim import defaults
 from trustsim.dataset import DEFAULT_DATASET_PATH
 from trustsim.evaluation.config import STAGES, VERDICT_METHODS, EvalConfig, eval_config_from_flags
 from trustsim.evaluation.run import describe, run_eval
-from trustsim.runs import RESPONSES, RunDir
+from trustsim.runs import FAILURES, RESPONSES, RunDir
 
 # Arguments -------------------------------------------------------------------------------------
 
@@ -56,6 +58,7 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("subject model")
     g.add_argument("--model", help="openai:<model>, hf:<id, folder or .gguf file>, vllm:<id> or mock:<name>")
     g.add_argument("--base-url", help="server of an openai: model (default: $OPENAI_BASE_URL)")
+    g.add_argument("--name", help="the model's name in reports (default: its spec; a local path: its file name)")
     g.add_argument("--max-new-tokens", type=int, help=f"(default: {defaults.MAX_NEW_TOKENS})")
     g.add_argument("--temperature", type=float, help=f"(default: {defaults.TEMPERATURE})")
     g.add_argument("--top-p", type=float, help=f"(default: {defaults.TOP_P})")
@@ -117,8 +120,23 @@ def eval_config(args: argparse.Namespace) -> EvalConfig:
     return eval_config_from_flags(vars(args), getattr(args, "eval_config", None))
 
 
+#: Exit status of a run that finished with requests still failed (re-running the command retries them).
+FAILED_REQUESTS_EXIT = 3
+
+
 def _run_stages(args: argparse.Namespace, stages: tuple[str, ...]) -> int:
-    run_eval(eval_config(args), stages)
+    from trustsim.evaluation.score import left_out
+
+    config = eval_config(args)
+    run_eval(config, stages)
+    failed = left_out(RunDir(config.output), [])["failed_requests"]
+    if failed:
+        print(
+            f"trustsim {args.command}: {failed} request(s) still failed (see {config.output / FAILURES}); "
+            "the numbers leave them out; run the same command again to retry them",
+            file=sys.stderr,
+        )
+        return FAILED_REQUESTS_EXIT
     return 0
 
 
@@ -136,7 +154,8 @@ def _score_command(args: argparse.Namespace) -> int:
     run = RunDir(args.run_dir)
     if not run.file(RESPONSES).exists():
         raise FileNotFoundError(f"{run.path}: no responses.jsonl; run `trustsim generate` or `trustsim eval` first")
-    print(describe(run, score_run(run, dataset=args.dataset, human_labels=args.human_labels)))
+    with run.locked():  # a live eval holds the lock: its files are still being written
+        print(describe(run, score_run(run, dataset=args.dataset, human_labels=args.human_labels)))
     return 0
 
 
@@ -144,7 +163,10 @@ def _report_command(args: argparse.Namespace) -> int:
     from trustsim.evaluation.report import report_runs
 
     runs = [RunDir(path) for path in args.run_dirs]
-    report = report_runs(runs, args.output, dataset=args.dataset, human_labels=args.human_labels)
+    with contextlib.ExitStack() as locks:
+        for run in runs:
+            locks.enter_context(run.locked())
+        report = report_runs(runs, args.output, dataset=args.dataset, human_labels=args.human_labels)
     print(f"report: {report}")
     return 0
 

@@ -20,8 +20,9 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from trustsim.dataset import assign_splits, dataset_fingerprint
+from trustsim.dataset.files import assign_splits, data_file, dataset_fingerprint
 from trustsim.dataset.stats import FIGURE_PATH, compute_statistics, plot_statistics, render_markdown
+from trustsim.records import write_atomic
 from trustsim.schema import COLUMNS
 
 #: The card's statistics section lies between these markers.
@@ -110,6 +111,71 @@ def render_example(records: Sequence[Mapping[str, Any]]) -> str:
     return "```json\n" + json.dumps({c: first[c] for c in COLUMNS}, ensure_ascii=False, indent=2) + "\n```"
 
 
+#: The per-file instance counts, kept in the statistics section as a comment, so a data file that lost
+#: rows is caught (and named) instead of the card being regenerated to match the loss.
+FILES_MARK = "<!-- files: "
+
+
+def file_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many instances each ``data/<half>/<slug>.jsonl`` file holds."""
+    halves = assign_splits(records)
+    counts: dict[str, int] = {}
+    for record in records:
+        name = data_file(Path(), halves[record["id"]], record["dimension"]).as_posix()
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def recorded_file_counts(card: str) -> dict[str, int] | None:
+    """The per-file counts the card recorded when it was last written (None for an older card)."""
+    start = card.find(FILES_MARK)
+    if start < 0:
+        return None
+    end = card.find(" -->", start)
+    try:
+        counts = json.loads(card[start + len(FILES_MARK) : end])
+    except ValueError:
+        return None
+    return counts if isinstance(counts, dict) else None
+
+
+def card_problem(card_path: Path) -> str | None:
+    """Why the card cannot be trusted (missing, cut off, YAML broken), or None.
+
+    Every command that rewrites the card refuses such a card instead of regenerating it, because the
+    card is what a lost data file is checked against.
+    """
+    restore = f"restore it (e.g. `git checkout -- {card_path}`) before changing the dataset"
+    if not card_path.is_file():
+        return f"{card_path}: the dataset card is missing; {restore}"
+    try:
+        text = card_path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{card_path}: not valid UTF-8; {restore}"
+    except OSError as err:
+        return f"{card_path}: cannot be read ({err.strerror}); {restore}"
+    end = text.find("\n---\n", 4)
+    if not text.startswith("---\n") or end < 0:
+        return f"{card_path}: the card's YAML header is cut off or missing; {restore}"
+    try:
+        meta = yaml.safe_load(text[4:end])
+    except yaml.YAMLError:
+        return f"{card_path}: the card's YAML header is not valid YAML; {restore}"
+    if not isinstance(meta, dict) or "configs" not in meta or "dataset_info" not in meta:
+        return f"{card_path}: the card's YAML header lacks configs or dataset_info; {restore}"
+    for marker in (STATS_START, STATS_END, EXAMPLE_START, EXAMPLE_END):
+        if marker not in text:
+            return f"{card_path}: the card lacks the line {marker!r}; {restore}"
+    return None
+
+
+def lost_rows(card: str, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int]]:
+    """``(file, now, recorded)`` for every data file holding fewer instances than the card recorded."""
+    recorded = recorded_file_counts(card) or {}
+    now = file_counts(records)
+    return [(name, now.get(name, 0), count) for name, count in recorded.items() if now.get(name, 0) < count]
+
+
 def has_generated_sections(card: str) -> bool:
     """Whether ``card`` is a TRUSTSIM card with generated sections (user folders may have none)."""
     return STATS_START in card
@@ -117,14 +183,18 @@ def has_generated_sections(card: str) -> bool:
 
 def render_card(card: str, records: Sequence[Mapping[str, Any]]) -> str:
     """``card`` with its generated parts rewritten from ``records``; the hand-written prose is kept."""
-    body = _replace_between(_body(card), STATS_START, STATS_END, render_markdown(compute_statistics(records)))
+    statistics = render_markdown(compute_statistics(records))
+    statistics += f"\n{FILES_MARK}{json.dumps(file_counts(records), separators=(',', ':'))} -->"
+    body = _replace_between(_body(card), STATS_START, STATS_END, statistics)
     if records:
         body = _replace_between(body, EXAMPLE_START, EXAMPLE_END, render_example(records))
     return render_front_matter(records) + body
 
 
 def write_card(dataset: Path, records: Sequence[Mapping[str, Any]]) -> tuple[Path, Path]:
-    """Rewrite the card's generated parts and the figure; returns (card, figure) paths."""
+    """Rewrite the card's generated parts and the figure, each atomically; returns (card, figure) paths."""
     card_path = Path(dataset) / "README.md"
-    card_path.write_text(render_card(card_path.read_text(encoding="utf-8"), records), encoding="utf-8")
-    return card_path, plot_statistics(records, Path(dataset) / FIGURE_PATH)
+    text = render_card(card_path.read_text(encoding="utf-8"), records)
+    figure = plot_statistics(records, Path(dataset) / FIGURE_PATH)
+    write_atomic(card_path, text)
+    return card_path, figure

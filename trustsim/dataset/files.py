@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trustsim.paths import SHIPPED_DATASET
-from trustsim.records import read_jsonl
+from trustsim.records import read_jsonl, write_atomic
 from trustsim.schema import COLUMNS, subject
 
 #: Folder of data files inside the dataset folder.
@@ -122,13 +122,17 @@ def write_dataset(root: Path, records: Iterable[Mapping[str, Any]], seed: str = 
     grouped: dict[Path, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
         grouped[data_file(root, halves[record["id"]], record["dimension"])].append(record)
+    # Every file's bytes first (a record that cannot be encoded fails here, before anything is written),
+    # then each file replaced atomically: a crash or a full disk leaves every file whole.
+    contents = {
+        file: "".join(dumps_record(r) + "\n" for r in sorted(rows, key=lambda r: r["id"])).encode("utf-8")
+        for file, rows in grouped.items()
+    }
+    for file, data in contents.items():
+        write_atomic(file, data)
     for old in stored_files(root):
         if old not in grouped:
             old.unlink()
-    for file, rows in grouped.items():
-        file.parent.mkdir(parents=True, exist_ok=True)
-        rows.sort(key=lambda r: r["id"])
-        file.write_text("".join(dumps_record(r) + "\n" for r in rows), encoding="utf-8")
     return sorted(grouped)
 
 

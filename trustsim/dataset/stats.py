@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trustsim.dataset import assign_splits
+from trustsim.records import write_atomic
 from trustsim.schema import ATTRIBUTES, DIMENSIONS
 
 #: Where the figure goes, relative to the dataset folder.
@@ -131,6 +132,6 @@ def plot_statistics(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     fig.suptitle(f"TRUSTSIM: {stats['n']} instances")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    write_atomic(path, lambda target: fig.savefig(target, dpi=120, format="png"))
     plt.close(fig)
     return path

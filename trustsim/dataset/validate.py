@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from trustsim import defaults
-from trustsim.dataset import DATA_DIR, SPLIT_HALVES, assign_splits, data_files
-from trustsim.dataset.card import has_generated_sections, render_card
-from trustsim.records import iter_lines
+from trustsim.dataset import DATA_DIR, SPLIT_HALVES, assign_splits, data_files, stored_files
+from trustsim.dataset.card import card_problem, has_generated_sections, lost_rows, render_card
+from trustsim.records import decode_lines
 from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS, EXPECTED_ANSWERS, subject, subject_for_slug
 
 #: Default cosine-similarity threshold for near-duplicates, measured with
@@ -40,6 +40,8 @@ NEAR_DUPLICATE_FIELDS: dict[str, str] = {
 }
 
 _ID_PATTERN = re.compile(r"^([a-z]{3})-(\d{3,})$")
+#: A UTF-16 surrogate on its own: valid in JSON (``"\\ud800"``) but not encodable as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -115,6 +117,8 @@ def check_record(record: Any, file: Path, line: int) -> list[Problem]:
     for name in record:
         if name not in COLUMNS:
             problems.append(Problem(file, line, name, "unexpected field (not a dataset column)"))
+        elif isinstance(record[name], str) and _SURROGATE.search(record[name]):
+            problems.append(Problem(file, line, name, "holds a lone surrogate escape (e.g. \\ud800): not valid UTF-8"))
     allowed = {"dimension": DIMENSIONS, "attribute": ATTRIBUTES, "self_report_expected": EXPECTED_ANSWERS}
     for name, values in allowed.items():
         value = record.get(name)
@@ -142,7 +146,10 @@ def read_rows(files: Iterable[Path]) -> tuple[list[Located], list[Problem]]:
     rows, problems = [], []
     seen: dict[str, Located] = {}
     for file in files:
-        for number, text in iter_lines(file):
+        for number, text, undecodable in decode_lines(file):
+            if text is None:
+                problems.append(Problem(file, number, None, undecodable))
+                continue
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as err:
@@ -260,10 +267,37 @@ def find_near_duplicates(
     return scan_similarity(records, threshold, embed)[0]
 
 
-def check_card(folder: Path, records: Sequence[dict[str, Any]]) -> list[Problem]:
-    """The card's generated sections must describe the data (only for cards that have them)."""
+def check_lost_rows(folder: Path, records: Sequence[dict[str, Any]]) -> list[Problem]:
+    """A data file holding fewer instances than the card recorded is named, with what to restore."""
     card = Path(folder) / "README.md"
     if not card.is_file():
+        return []
+    return [
+        Problem(
+            Path(folder) / name,
+            None,
+            None,
+            f"holds {now} instance(s) but the card recorded {recorded}: rows were lost; restore the file "
+            f"(e.g. `git checkout -- {Path(folder) / name}`), or remove instances on purpose with "
+            "`trustsim dataset-stats --accept-removals`",
+        )
+        for name, now, recorded in lost_rows(card.read_text(encoding="utf-8"), records)
+    ]
+
+
+def check_card(folder: Path, records: Sequence[dict[str, Any]]) -> list[Problem]:
+    """The card's generated sections must describe the data.
+
+    In a folder of the ``data/<half>/<slug>.jsonl`` layout the card is required and must be whole (a
+    card cut inside its YAML would make ``load_dataset`` return part of the data as all of it); other
+    folders need a card only if they have one with generated sections.
+    """
+    card = Path(folder) / "README.md"
+    if stored_files(folder):
+        problem = card_problem(card)
+        if problem:
+            return [Problem(card, None, None, problem.removeprefix(f"{card}: "))]
+    elif not card.is_file():
         return []
     text = card.read_text(encoding="utf-8")
     if not has_generated_sections(text):
@@ -289,6 +323,8 @@ def validate_path(
     The card is checked only when every row is valid, since statistics of broken rows mean nothing.
     """
     rows, problems = read_rows(data_files(path))
+    if not problems and Path(path).is_dir():  # a lost file is named once, not as the split it shifts
+        problems = check_lost_rows(path, [row.record for row in rows])
     if not problems:  # with rows missing, the fixed split of the rest cannot be judged
         problems = check_placement(rows)
     if card and not problems and Path(path).is_dir():

@@ -62,6 +62,8 @@ class EvalConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     #: ``base_url`` for the judges when it differs from the subject model's.
     judge_base_url: str | None = None
+    #: The model's name in reports and tables (default: its spec, a local path cut to its file name).
+    name: str | None = None
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
@@ -91,6 +93,7 @@ _FLAG_FIELDS: dict[str, tuple[str, ...]] = {
     "judge_verdict": ("verdict_method",),
     "score_self_report": ("score_self_report",),
     "judge_base_url": ("judge_base_url",),
+    "name": ("name",),
     **{name: ("backend_options", name) for name in BACKEND_OPTIONS},
 }
 

@@ -54,6 +54,7 @@ def run_generation(
     backend: Backend,
     sampling: SamplingConfig,
     dataset: Mapping[str, Any],
+    name: str | None = None,
 ) -> StageSummary:
     """Answer every missing (instance, question type); refuses a run made with other settings."""
     bind_dataset(run, dataset)
@@ -61,7 +62,7 @@ def run_generation(
         run,
         "generation",
         compared={"model": backend.spec, "sampling": asdict(sampling), "prompt_version": SUBJECT_PROMPT_VERSION},
-        extra={"backend": backend.settings()},
+        extra={"backend": backend.settings(), **({"name": name} if name else {})},
     )
     by_id = {instance["id"]: instance for instance in instances}
     summary = StageSummary()

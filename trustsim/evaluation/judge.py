@@ -73,8 +73,14 @@ def judgment_requests(
     return requests
 
 
-def judgment_record(request: Request, completion: Completion, method: str, attempts: int, first: Completion | None):
-    """The ``judgments.jsonl`` line for a judge's reply (parsable or not)."""
+def judgment_record(
+    request: Request, completion: Completion, method: str, attempts: int, first: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The ``judgments.jsonl`` line for a judge's reply (parsable or not).
+
+    ``first`` is the record of the unparsable first reply when this is the reminder's reply: its text
+    is kept as ``first_raw`` and its requests and tokens are added, so usage counts both.
+    """
     identifier, question_type, judge, template = request.key
     verdict, score = parse_verdict(template, completion.text or "")
     record = {
@@ -89,12 +95,12 @@ def judgment_record(request: Request, completion: Completion, method: str, attem
         "method": method,
         "attempts": attempts,
         "template_version": TEMPLATE_VERSION,
-        "requests": attempts,
-        "prompt_tokens": completion.prompt_tokens + (first.prompt_tokens if first else 0),
-        "completion_tokens": completion.completion_tokens + (first.completion_tokens if first else 0),
+        "requests": 1 + (int(first.get("requests", 1)) if first else 0),
+        "prompt_tokens": completion.prompt_tokens + (int(first.get("prompt_tokens") or 0) if first else 0),
+        "completion_tokens": completion.completion_tokens + (int(first.get("completion_tokens") or 0) if first else 0),
     }
     if first is not None:
-        record["first_raw"] = first.text
+        record["first_raw"] = first.get("raw")
     if "choice_logprobs" in completion.extra:
         record["choice_logprobs"] = completion.extra["choice_logprobs"]
     return record
@@ -110,6 +116,11 @@ def _grade(judge: Backend, requests: Sequence[Request], sampling: SamplingConfig
         judge.choose(group, sampling, choices, on_done)
 
 
+def _awaiting_reminder(record: Mapping[str, Any]) -> bool:
+    """A parsed-text reply with no verdict that has not had its one format reminder yet."""
+    return not record.get("parsed", True) and record.get("attempts", 1) == 1 and record.get("method") == "parse"
+
+
 def _run_judge(
     judge: Backend,
     responses: Sequence[Mapping[str, Any]],
@@ -121,7 +132,12 @@ def _run_judge(
     failures: RecordFile,
     summary: JudgingSummary,
 ) -> None:
-    """One judge's pass over the answers it has not graded, then one format reminder for the unparsable."""
+    """One judge's pass over the answers it has not graded, then one format reminder for the unparsable.
+
+    Every reply is written the moment it arrives, an unparsable one too (``parsed: false``,
+    ``attempts: 1``); the reminder's reply is its own record, which supersedes it. So a crash during
+    the reminders loses nothing already received, and the next run sends only the reminders still due.
+    """
     likelihood = verdict_method == "likelihood" and judge.supports_choice
     if verdict_method == "likelihood" and not likelihood:
         logger.warning("%s cannot give token probabilities; its verdicts are parsed from its text", judge.spec)
@@ -130,30 +146,40 @@ def _run_judge(
     wanted = sum(len(templates_for(r["question_type"], score_self_report)) for r in responses)
     summary.requested += len(requests)
     summary.skipped += wanted - len(requests)
-    retry: list[tuple[Request, Completion]] = []
 
-    def on_done(request: Request, completion: Completion, first: Completion | None = None) -> None:
+    def on_done(request: Request, completion: Completion, first: Mapping[str, Any] | None = None) -> None:
         if not completion.ok:
             failures.append(failure_record("judge", request.key, judge.spec, request.key[3], completion.error or "?"))
             summary.failed += 1
             return
-        verdict, score = parse_verdict(request.key[3], completion.text)
-        if verdict is None and score is None and first is None and not likelihood:
-            retry.append((request, completion))  # asked once more below, with the format reminder
-            return
         record = judgment_record(request, completion, method, 1 if first is None else 2, first)
         judgments.append(record)
-        summary.finished += 1
-        summary.unparsable += not record["parsed"]
+        if first is None:
+            summary.finished += 1
+        summary.unparsable += not record["parsed"] and (first is not None or likelihood)
 
     judge.progress = f"judging with {judge.spec}"
     _grade(judge, requests, sampling, likelihood, on_done)
-    if retry:
-        summary.retried += len(retry)
-        firsts = {request.key: completion for request, completion in retry}
-        reminders = [Request(r.key, reminder_messages(r.key[3], r.messages, c.text)) for r, c in retry]
-        judge.progress = f"re-asking {judge.spec} for the verdict format"
-        judge.generate(reminders, sampling, lambda r, c: on_done(r, c, firsts[r.key]))
+    if likelihood:
+        return
+    by_key = {(r["id"], r["question_type"]): r for r in responses}
+    due = [
+        record
+        for key, record in judgments.records.items()
+        if key[2] == judge.spec and _awaiting_reminder(record) and (key[0], key[1]) in by_key
+    ]
+    if not due:
+        return
+    summary.retried += len(due)
+    firsts = {tuple(r[f] for f in judgments.key_fields): r for r in due}
+    reminders = []
+    for key, record in firsts.items():
+        identifier, question_type, _, template = key
+        answer = by_key[(identifier, question_type)]["response"]
+        messages = judge_messages(template, instances[identifier], question_type, answer)
+        reminders.append(Request(key, reminder_messages(template, messages, record["raw"] or "")))
+    judge.progress = f"re-asking {judge.spec} for the verdict format"
+    judge.generate(reminders, sampling, lambda r, c: on_done(r, c, firsts[r.key]))
 
 
 def run_judging(

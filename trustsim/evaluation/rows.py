@@ -8,15 +8,19 @@ names, else the shipped dataset; the judges are then the ones ``judgments.jsonl`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from trustsim import defaults
+from trustsim.backends import display_name
 from trustsim.dataset import DEFAULT_DATASET_PATH
 from trustsim.evaluation.aggregate import instance_rows
 from trustsim.evaluation.instances import load_instances
 from trustsim.runs import FAILURES, JUDGMENTS, MANIFEST, RESPONSES, RunDir
+
+logger = logging.getLogger(__name__)
 
 
 def run_dataset(run: RunDir, dataset: str | Path | None = None) -> tuple[str | Path, str, str]:
@@ -41,20 +45,32 @@ def run_instances(run: RunDir, dataset: str | Path | None = None) -> list[dict[s
 
 
 def run_judges(run: RunDir) -> list[str]:
-    """The run's judges in their order: ``run.json``'s, else as they first appear in ``judgments.jsonl``."""
-    recorded = run.manifest().get("judging", {}).get("judges")
-    if recorded:
-        return list(recorded)
-    return list(dict.fromkeys(record["judge"] for record in run.read(JUDGMENTS)))
+    """The run's judges in their order: ``run.json``'s, then any other that ``judgments.jsonl`` names.
+
+    A judge found in the records but not in ``run.json`` (a copied or hand-edited run) is counted and
+    named in a warning, never dropped: dropping it would silently turn its verdicts into "n/a".
+    """
+    recorded = list(run.manifest().get("judging", {}).get("judges") or [])
+    found = list(dict.fromkeys(record["judge"] for record in run.read(JUDGMENTS)))
+    extra = [judge for judge in found if judge not in recorded]
+    if recorded and extra:
+        logger.warning(
+            "%s lists the judges %s, but %s also holds judgments by %s; they are counted",
+            run.file(MANIFEST), ", ".join(recorded), run.file(JUDGMENTS), ", ".join(extra),
+        )  # fmt: skip
+    return recorded + extra
 
 
 def run_model(run: RunDir) -> str:
-    """The subject model's name: ``run.json``'s spec, else the answers' ``model``, else the folder's name."""
-    recorded = run.manifest().get("generation", {}).get("model")
-    if recorded:
-        return recorded
+    """The subject model's display name: ``--name``, else its spec (a local path shortened, see
+    :func:`~trustsim.backends.display_name`), else the answers' ``model``, else the folder's name."""
+    generation = run.manifest().get("generation", {})
+    if generation.get("name"):
+        return generation["name"]
+    if generation.get("model"):
+        return display_name(generation["model"])
     models = list(dict.fromkeys(record.get("model") for record in run.read(RESPONSES) if record.get("model")))
-    return models[0] if len(models) == 1 else run.path.name
+    return display_name(models[0]) if len(models) == 1 else run.path.name
 
 
 def run_rows(run: RunDir, instances: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

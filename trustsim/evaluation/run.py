@@ -68,7 +68,7 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
                 raise ValueError("generating answers needs a model spec (--model)")
             instances, reference = selection = selected_instances(config, run)
             backend = backends.get(config.model, config.backend_options.get("base_url"))
-            summary = run_generation(run, instances, backend, config.sampling, reference)
+            summary = run_generation(run, instances, backend, config.sampling, reference, name=config.name)
             echo(f"answers ({len(instances)} instances): {summary}")
         if "judge" in stages:
             if not config.judges:

@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from trustsim.backends import display_name
 from trustsim.evaluation.aggregate import instance_rows, metric_inputs
 from trustsim.evaluation.rows import run_instances, run_judges
+from trustsim.records import write_atomic
 from trustsim.runs import FAILURES, JUDGMENTS, METRICS, RESPONSES, RunDir
 
 #: Bootstrap settings of every reported interval; fixed so two scorings of one run agree exactly.
@@ -92,5 +94,18 @@ def scored_run(run: RunDir, dataset: str | Path | None, human_labels: str | Path
         metrics["agreement"]["pairwise"] = pairwise_agreement(judgments)
     if human_labels is not None:
         metrics["agreement"]["human"] = human_alignment(judgments, read_human_labels(Path(human_labels)))
-    run.file(METRICS).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    names = {judge: display_name(judge) for judge in judges}
+    metrics, rows = _renamed(metrics, names), _renamed(rows, names)
+    write_atomic(run.file(METRICS), json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     return metrics, rows
+
+
+def _renamed(value: Any, names: Mapping[str, str]) -> Any:
+    """``value`` with every dict key or string equal to a judge spec replaced by its display name."""
+    if isinstance(value, dict):
+        return {names.get(k, k) if isinstance(k, str) else k: _renamed(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    if isinstance(value, str):
+        return names.get(value, value)
+    return value

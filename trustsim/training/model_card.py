@@ -30,6 +30,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from trustsim.formatting import percent, score_text
 from trustsim.paths import MODEL_CARD_TEMPLATE
+from trustsim.records import write_atomic
+from trustsim.secrets import SECRET_ENV_VARS, redact
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +52,6 @@ __all__ = [
 
 #: The Jinja template filled by :func:`build_model_card`.
 TEMPLATE_PATH = MODEL_CARD_TEMPLATE
-#: Environment variables whose values must never appear in a card.
-SECRET_ENV_VARS: tuple[str, ...] = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY")
-#: Values shorter than this are not treated as secrets (``HF_TOKEN=1`` must not blank every "1" in the card).
-_MIN_SECRET_LENGTH = 8
 
 #: Where the results come from: the held-out half of TRUSTSIM (the paper's Appendix C 1:1 split).
 EVAL_CONFIG = "adaorpo"
@@ -108,12 +106,10 @@ def scrub_secrets(text: str) -> str:
     Nothing the card is built from should hold a secret; this is the guarantee that holds even if one does.
     Only the variable's name is logged, never its value.
     """
-    for name in SECRET_ENV_VARS:
-        value = os.environ.get(name, "")
-        if len(value) >= _MIN_SECRET_LENGTH and value in text:
-            logger.warning("the model card contained the value of $%s; it was redacted", name)
-            text = text.replace(value, "<redacted>")
-    return text
+    redacted = redact(text)
+    if redacted != text:
+        logger.warning("the model card contained a secret (a key, a token or URL credentials); it was redacted")
+    return redacted
 
 
 # Pieces of the card ----------------------------------------------------------------------------------------
@@ -558,5 +554,5 @@ def build_model_card(inputs: CardInputs, template_path: str | os.PathLike[str] =
 def save_model_card(card: ModelCard, folder: str | os.PathLike[str]) -> Path:
     """Write ``README.md`` into ``folder`` (replacing the draft a trainer or PEFT may have left there)."""
     path = Path(folder) / "README.md"
-    path.write_text(scrub_secrets(str(card)), encoding="utf-8")
+    write_atomic(path, scrub_secrets(str(card)))
     return path

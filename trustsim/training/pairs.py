@@ -18,6 +18,8 @@ from typing import Any
 from trustsim.evaluation.instances import load_instances
 from trustsim.evaluation.rows import run_dataset, run_instances, run_model, run_rows
 from trustsim.evaluation.templates import subject_messages
+from trustsim.hub import hub_errors
+from trustsim.records import write_atomic
 from trustsim.runs import RESPONSES, RunDir
 
 #: Why a prompt gave no pair; counted in ``pairs.json`` and printed.
@@ -124,8 +126,9 @@ def make_pairs(
         "chosen_from": dict(Counter(p["chosen_model"] for p in pairs)),
         "mean_chosen_score": sum(p["chosen_score"] for p in pairs) / len(pairs) if pairs else None,
     }
-    (output / "pairs.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_atomic(output / "pairs.json", json.dumps(summary, indent=2) + "\n")
     if push_to_hub:
         # The token comes from HF_TOKEN or `huggingface-cli login`, never from the command line.
-        data.push_to_hub(push_to_hub, private=private)
+        with hub_errors(push_to_hub):
+            data.push_to_hub(push_to_hub, private=private)
     return summary

@@ -22,6 +22,7 @@ from typing import Any
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from trustsim import defaults
+from trustsim.hub import HubError
 from trustsim.paths import SHIPPED_DATASET
 from trustsim.runs import METRICS, RESPONSES, RunDir
 from trustsim.training.adaorpo import AdaORPOConfig, AdaORPOTrainer, QLoRARequiresGPUError, check_4bit_supported
@@ -314,7 +315,10 @@ def create_hub_repo(repo_id: str, private: bool | None) -> str:
     """Create the model repo if needed; returns its full id (a bare name gets the user's namespace)."""
     from huggingface_hub import HfApi
 
-    url = HfApi().create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    from trustsim.hub import hub_errors
+
+    with hub_errors(repo_id):
+        url = HfApi().create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     return str(getattr(url, "repo_id", repo_id))
 
 
@@ -502,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         fail_fast_on_4bit(argv)
         script_args, training_args, model_args = make_parser().parse_args_and_config(argv)
         run(script_args, training_args, model_args, recipe_config=config_name(argv))
-    except (QLoRARequiresGPUError, RecipeError) as error:
+    except (QLoRARequiresGPUError, RecipeError, HubError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

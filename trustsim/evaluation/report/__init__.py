@@ -33,6 +33,7 @@ from trustsim.evaluation.report.figures import _short_label, write_figures
 from trustsim.evaluation.report.parquet import write_instances_parquet
 from trustsim.evaluation.report.tables import render_markdown
 from trustsim.formatting import MISSING
+from trustsim.records import write_atomic
 from trustsim.runs import REPORT, RunDir
 
 __all__ = [
@@ -57,7 +58,7 @@ def write_report(runs: Sequence[RunSummary], output_dir: str | Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     write_figures(runs, output_dir)
     path = output_dir / REPORT
-    path.write_text(render_markdown(runs), encoding="utf-8")
+    write_atomic(path, render_markdown(runs))
     return path
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from trustsim.evaluation.report.base import FIGURES, TABLE_SUBJECTS, RunSummary, check_runs, dimension_metrics
 from trustsim.formatting import MISSING, is_number
+from trustsim.records import write_atomic
 
 
 def _short_label(name: str, width: int = 30, max_chars: int = 58) -> str:
@@ -149,8 +150,7 @@ def _heatmap(runs: Sequence[RunSummary], spec: Heatmap, path: Path) -> Path:
     )
     bar.set_label(f"{spec.scale_label} (%), fixed scale 0-{spec.vmax:g}", fontsize=9)
     bar.ax.tick_params(labelsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
+    write_atomic(path, lambda target: fig.savefig(target, dpi=130, bbox_inches="tight", format="png"))
     plt.close(fig)
     return path
 

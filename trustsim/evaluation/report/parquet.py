@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from trustsim.evaluation.report.base import BASE_COLUMNS, RunSummary, check_runs
+from trustsim.records import write_atomic
 
 
 def _judge_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -71,5 +72,6 @@ def write_instances_parquet(runs: Sequence[RunSummary], output_dir: str | Path) 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "instances.parquet"
-    pq.write_table(pa.Table.from_arrays(arrays, names=names), path)
+    table = pa.Table.from_arrays(arrays, names=names)
+    write_atomic(path, lambda target: pq.write_table(table, target))
     return path
