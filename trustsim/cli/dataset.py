@@ -49,7 +49,7 @@ def _dataset_stats(args: argparse.Namespace) -> int:
     if not problems:
         problems = [p for p in [card_problem(args.path / "README.md")] if p]
     if not problems and not args.accept_removals:
-        problems = check_lost_rows(args.path, result.records)
+        problems = check_lost_rows(args.path, result.rows)
     if problems:
         return _refuse(problems, "not writing statistics: nothing written")
     card, figure = write_card(args.path, result.records)
@@ -68,7 +68,7 @@ def _add_instances(args: argparse.Namespace) -> int:
         return _refuse([card], "nothing written")
     existing, problems = read_rows(stored_files(args.dataset))
     if not problems:
-        problems = check_lost_rows(args.dataset, [row.record for row in existing])
+        problems = check_lost_rows(args.dataset, existing)
     new, new_problems = read_rows(args.files)
     problems += new_problems
     known = {row.record["id"]: row for row in existing}

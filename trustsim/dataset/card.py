@@ -169,10 +169,13 @@ def card_problem(card_path: Path) -> str | None:
     return None
 
 
-def lost_rows(card: str, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, int]]:
-    """``(file, now, recorded)`` for every data file holding fewer instances than the card recorded."""
+def lost_rows(card: str, now: Mapping[str, int]) -> list[tuple[str, int, int]]:
+    """``(file, held now, recorded)`` for every data file holding fewer instances than the card recorded.
+
+    ``now`` counts the rows each file actually holds (``data/<half>/<slug>.jsonl`` -> n), not where the
+    split would put them: a lost file shifts the split of its subject's other instances.
+    """
     recorded = recorded_file_counts(card) or {}
-    now = file_counts(records)
     return [(name, now.get(name, 0), count) for name, count in recorded.items() if now.get(name, 0) < count]
 
 

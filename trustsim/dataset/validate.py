@@ -9,6 +9,7 @@ hosted embedding API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -21,9 +22,9 @@ import numpy as np
 
 from trustsim import defaults
 from trustsim.dataset import DATA_DIR, SPLIT_HALVES, assign_splits, data_files, stored_files
-from trustsim.dataset.card import card_problem, has_generated_sections, lost_rows, render_card
+from trustsim.dataset.card import card_problem, has_generated_sections, lost_rows, recorded_file_counts, render_card
 from trustsim.records import decode_lines
-from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS, EXPECTED_ANSWERS, subject, subject_for_slug
+from trustsim.schema import ATTRIBUTES, COLUMNS, DIMENSIONS, EXPECTED_ANSWERS, SUBJECTS, subject, subject_for_slug
 
 #: Default cosine-similarity threshold for near-duplicates, measured with
 #: ``bench/near_duplicate_threshold.py``: lightly edited copies score 0.94-0.99, related but different
@@ -267,21 +268,40 @@ def find_near_duplicates(
     return scan_similarity(records, threshold, embed)[0]
 
 
-def check_lost_rows(folder: Path, records: Sequence[dict[str, Any]]) -> list[Problem]:
-    """A data file holding fewer instances than the card recorded is named, with what to restore."""
+def check_lost_rows(folder: Path, rows: Sequence[Located]) -> list[Problem]:
+    """A data file holding fewer instances than the card recorded is named, with what to restore.
+
+    Only where rows are gone: an instance moved to the wrong file leaves its subject's total as it was,
+    and the placement check names it exactly instead.
+    """
     card = Path(folder) / "README.md"
     if not card.is_file():
         return []
+    now: dict[str, int] = {}
+    for row in rows:
+        with contextlib.suppress(ValueError):  # a row from outside the folder is not one of its files
+            name = row.file.resolve().relative_to(Path(folder).resolve()).as_posix()
+            now[name] = now.get(name, 0) + 1
+    lost = lost_rows(card.read_text(encoding="utf-8"), now)
+    recorded = recorded_file_counts(card.read_text(encoding="utf-8")) or {}
+    by_subject: dict[str, int] = {}
+    for name, count in recorded.items():
+        by_subject[Path(name).stem] = by_subject.get(Path(name).stem, 0) + count
+    held = {s.slug: 0 for s in SUBJECTS}
+    for row in rows:
+        slug = subject(row.record["dimension"]).slug
+        held[slug] = held.get(slug, 0) + 1
     return [
         Problem(
             Path(folder) / name,
             None,
             None,
-            f"holds {now} instance(s) but the card recorded {recorded}: rows were lost; restore the file "
+            f"holds {count} instance(s) but the card recorded {expected}: rows were lost; restore the file "
             f"(e.g. `git checkout -- {Path(folder) / name}`), or remove instances on purpose with "
             "`trustsim dataset-stats --accept-removals`",
         )
-        for name, now, recorded in lost_rows(card.read_text(encoding="utf-8"), records)
+        for name, count, expected in lost
+        if held.get(Path(name).stem, 0) < by_subject.get(Path(name).stem, 0)
     ]
 
 
@@ -324,7 +344,7 @@ def validate_path(
     """
     rows, problems = read_rows(data_files(path))
     if not problems and Path(path).is_dir():  # a lost file is named once, not as the split it shifts
-        problems = check_lost_rows(path, [row.record for row in rows])
+        problems = check_lost_rows(path, rows)
     if not problems:  # with rows missing, the fixed split of the rest cannot be judged
         problems = check_placement(rows)
     if card and not problems and Path(path).is_dir():

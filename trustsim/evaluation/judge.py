@@ -116,7 +116,7 @@ def _grade(judge: Backend, requests: Sequence[Request], sampling: SamplingConfig
         judge.choose(group, sampling, choices, on_done)
 
 
-def _awaiting_reminder(record: Mapping[str, Any]) -> bool:
+def awaiting_reminder(record: Mapping[str, Any]) -> bool:
     """A parsed-text reply with no verdict that has not had its one format reminder yet."""
     return not record.get("parsed", True) and record.get("attempts", 1) == 1 and record.get("method") == "parse"
 
@@ -166,7 +166,7 @@ def _run_judge(
     due = [
         record
         for key, record in judgments.records.items()
-        if key[2] == judge.spec and _awaiting_reminder(record) and (key[0], key[1]) in by_key
+        if key[2] == judge.spec and awaiting_reminder(record) and (key[0], key[1]) in by_key
     ]
     if not due:
         return

@@ -14,6 +14,7 @@ from typing import Any
 
 from trustsim.backends import display_name
 from trustsim.evaluation.aggregate import instance_rows, metric_inputs
+from trustsim.evaluation.judge import awaiting_reminder
 from trustsim.evaluation.rows import run_instances, run_judges
 from trustsim.records import write_atomic
 from trustsim.runs import FAILURES, JUDGMENTS, METRICS, RESPONSES, RunDir
@@ -27,14 +28,18 @@ def left_out(run: RunDir, judges: Sequence[str]) -> dict[str, Any]:
     """What the numbers do not include, and why: requests that failed, replies with no verdict."""
     responses, judgments, failures = run.records(RESPONSES), run.records(JUDGMENTS), run.records(FAILURES)
     failed_answers = sum(1 for (stage, i, q, _, _) in failures if stage == "generate" and (i, q) not in responses)
-    failed_judgments = sum(
-        1
+    # A failed judgment is one with no record yet, or whose format reminder failed (it is retried next run).
+    failed_keys = {
+        (i, q, spec, template)
         for (stage, i, q, spec, template) in failures
-        if stage == "judge" and (i, q, spec, template) not in judgments and (i, q) in responses
-    )
+        if stage == "judge" and (i, q) in responses
+        and ((i, q, spec, template) not in judgments or awaiting_reminder(judgments[(i, q, spec, template)]))
+    }  # fmt: skip
+    failed_judgments = len(failed_keys)
     unparsable = {judge: 0 for judge in judges}
-    for record in judgments.values():
-        if not record.get("parsed", record["verdict"] is not None or record["score"] is not None):
+    for key, record in judgments.items():
+        parsed = record.get("parsed", record["verdict"] is not None or record["score"] is not None)
+        if key not in failed_keys and not parsed:
             unparsable[record["judge"]] = unparsable.get(record["judge"], 0) + 1
     return {
         "failed_requests": failed_answers + failed_judgments,

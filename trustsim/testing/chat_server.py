@@ -32,6 +32,14 @@ class Script:
     retry_after_ms: int = 50
     #: Seconds to sleep (past the client's timeout) for prompts containing the key.
     hang: dict[str, float] = field(default_factory=dict)
+    #: Hostile replies for prompts containing the key: (status, content type, body bytes) sent as they are.
+    raw: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
+    #: Prompts containing the key get a valid reply trickled one byte every so many seconds.
+    trickle: dict[str, float] = field(default_factory=dict)
+    #: Prompts containing the key get a 401 whose message echoes the request's API key.
+    echo_key: tuple[str, ...] = ()
+    #: Models listed at ``GET /v1/models`` (None: that path answers 404, as some servers do).
+    models: list[str] | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -87,8 +95,27 @@ class ChatServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                """``/stats``: how many requests arrived (for a server in another process)."""
+                """``/stats``: how many requests arrived (for a server in another process); ``/v1/models``."""
+                if self.path.rstrip("/").endswith("/models"):
+                    if server.script.models is None:
+                        self._send(404, {"error": {"message": f"no route {self.path}", "code": 404}})
+                    else:
+                        self._send(200, {"object": "list", "data": [{"id": m} for m in server.script.models]})
+                    return
                 self._send(200, {"requests": len(server.requests), "max_in_flight": server.max_in_flight})
+
+            def _send_raw(self, status: int, content_type: str, data: bytes, pause: float = 0.0) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if not pause:
+                    self.wfile.write(data)
+                    return
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(pause)
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -109,6 +136,14 @@ class ChatServer:
                     for key, forced in script.always.items():
                         if key in prompt:
                             status = forced
+                    for key, (raw_status, content_type, data) in script.raw.items():
+                        if key in prompt:
+                            self._send_raw(raw_status, content_type, data)
+                            return
+                    if any(key in prompt for key in script.echo_key):
+                        key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                        self._send(401, {"error": {"message": f"Incorrect API key provided: {key}", "code": 401}})
+                        return
                     if status is not None:
                         headers = {"retry-after-ms": str(script.retry_after_ms)} if status == 429 else {}
                         message = {400: "bad request: unknown parameter", 401: "invalid api key"}.get(
@@ -117,23 +152,22 @@ class ChatServer:
                         self._send(status, {"error": {"message": message, "type": "test", "code": status}}, headers)
                         return
                     text = script.reply(body["model"], body["messages"])
-                    self._send(
-                        200,
-                        {
-                            "id": "chatcmpl-test",
-                            "object": "chat.completion",
-                            "created": 0,
-                            "model": body["model"],
-                            "choices": [
-                                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-                            ],
-                            "usage": {
-                                "prompt_tokens": len(prompt.split()),
-                                "completion_tokens": len(text.split()),
-                                "total_tokens": len(prompt.split()) + len(text.split()),
-                            },
+                    reply = {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                        ],
+                        "usage": {
+                            "prompt_tokens": len(prompt.split()),
+                            "completion_tokens": len(text.split()),
+                            "total_tokens": len(prompt.split()) + len(text.split()),
                         },
-                    )
+                    }
+                    pause = next((v for k, v in script.trickle.items() if k in prompt), 0.0)
+                    self._send_raw(200, "application/json", json.dumps(reply).encode(), pause)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): nothing to answer
                 finally:
