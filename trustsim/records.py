@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,9 @@ def read_jsonl(path: Path, torn_tail_ok: bool = False) -> Iterator[dict[str, Any
 RecordCheck = Callable[[Mapping[str, Any], str], None]
 
 
-def read_keyed(path: Path, key_fields: Sequence[str], check: RecordCheck | None = None) -> dict[tuple, dict[str, Any]]:
+def read_keyed(
+    path: Path, key_fields: Sequence[str], check: RecordCheck | None = None, repair: bool = True
+) -> dict[tuple, dict[str, Any]]:
     """A record file's records by key (a later line replaces an earlier one); {} if absent.
 
     The torn tail is repaired first (or skipped, if the file is read-only); ``check(record, where)``
@@ -152,7 +155,8 @@ def read_keyed(path: Path, key_fields: Sequence[str], check: RecordCheck | None 
     path = Path(path)
     if not path.exists():
         return {}
-    repair_torn_tail(path)
+    if repair:  # a dry run reads without writing: the torn line is then only skipped
+        repair_torn_tail(path)
     records: dict[tuple, dict[str, Any]] = {}
     numbered = iter_lines(path)
     for record in read_jsonl(path, torn_tail_ok=True):
@@ -175,6 +179,7 @@ class RecordFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.records: dict[tuple, dict[str, Any]] = read_keyed(self.path, self.key_fields, check)
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for appends
+        self._lock = threading.Lock()
 
     def key(self, record: Mapping[str, Any]) -> tuple:
         """The record's key: its values of ``key_fields``."""
@@ -193,10 +198,11 @@ class RecordFile:
         is written escaped, so the line can always be read back.
         """
         line = json.dumps(record, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
-        self._handle.write(line + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self.records[self.key(record)] = dict(record)
+        with self._lock:  # the pipelined stages append from several threads
+            self._handle.write(line + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self.records[self.key(record)] = dict(record)
 
     def close(self) -> None:
         self._handle.close()

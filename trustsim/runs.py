@@ -26,6 +26,7 @@ JUDGMENTS = "judgments.jsonl"
 FAILURES = "failures.jsonl"
 METRICS = "metrics.json"
 REPORT = "report.md"
+INSTANCES_TABLE = "instances.parquet"
 LOCK = ".trustsim.lock"
 
 #: A failure is keyed like the record it failed to produce; a later success supersedes it.
@@ -156,9 +157,12 @@ class RunDir:
         """The records of ``name``, the last one per key (as a resumed run sees them); [] if absent."""
         return list(self.records(name).values())
 
-    def records(self, name: str) -> dict[tuple, dict[str, Any]]:
-        """The records of ``name`` by their key; a later line for a key replaces an earlier one."""
-        return read_keyed(self.file(name), RECORD_KEYS[name], RECORD_CHECKS[name])
+    def records(self, name: str, repair: bool = True) -> dict[tuple, dict[str, Any]]:
+        """The records of ``name`` by their key; a later line for a key replaces an earlier one.
+
+        ``repair=False`` reads without touching the file (a dry run writes nothing).
+        """
+        return read_keyed(self.file(name), RECORD_KEYS[name], RECORD_CHECKS[name], repair=repair)
 
     # The manifest -------------------------------------------------------------------------------
 
@@ -237,8 +241,11 @@ def usage(records: Iterable[Mapping[str, Any]], spec_field: str) -> dict[str, di
     """Requests and tokens summed per spec, from the records themselves (so a crash loses no count)."""
     totals: dict[str, dict[str, int]] = {}
     for record in records:
-        entry = totals.setdefault(record[spec_field], {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        entry = totals.setdefault(
+            record[spec_field], {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cache_hits": 0}
+        )
         entry["requests"] += int(record.get("requests", 1))
+        entry["cache_hits"] += bool(record.get("cached"))
         entry["prompt_tokens"] += int(record.get("prompt_tokens") or 0)
         entry["completion_tokens"] += int(record.get("completion_tokens") or 0)
     return totals

@@ -65,6 +65,8 @@ class Backend(ABC):
     * :meth:`generate`: run every request and report each one through ``on_done`` the moment it
       finishes, a failure as a :class:`Completion` with ``error`` set, never raised and never dropped;
     * :meth:`settings`: what changes the outputs, for ``run.json`` (never a secret);
+    * ``concurrent_safe``: whether the generate and judge stages may run it from two threads at once;
+    * :meth:`count_tokens`: prompt tokens by the model's own tokenizer where it is local (``--dry-run``);
     * ``supports_choice`` and :meth:`choose`: a likelihood verdict (the most probable of a fixed set of
       strings after the judge's own analysis). Backends without token probabilities keep the default
       ``supports_choice = False`` and the judge stage parses their text instead.
@@ -75,6 +77,8 @@ class Backend(ABC):
     spec: str
     progress: str | None = None
     supports_choice: ClassVar[bool] = False
+    #: Whether two threads may call it at once (an HTTP client may; a local model owns its device).
+    concurrent_safe: ClassVar[bool] = False
 
     @abstractmethod
     def generate(self, requests: Sequence[Request], sampling: SamplingConfig, on_done: OnDone) -> None:
@@ -92,3 +96,8 @@ class Backend(ABC):
     def settings(self) -> dict[str, Any]:
         """Settings that change the outputs (recorded in ``run.json``; never secrets)."""
         return {"spec": self.spec}
+
+    def count_tokens(self, conversations: Sequence[Sequence[Message]]) -> int | None:
+        """Prompt tokens of ``conversations`` by the model's own tokenizer, or None where it has none here
+        (an API model): ``--dry-run`` then estimates them and says so."""
+        return None

@@ -85,38 +85,60 @@ class HFBackend(Backend):
 
     # Loading ------------------------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Load model and tokenizer once, on first use (so a refused run never pays for it)."""
-        if self._model is not None:
-            return
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    def _source(self) -> tuple[str, dict[str, Any]]:
         source, extra = self.model_name, {}
         if source.endswith(".gguf"):
             # transformers reads GGUF from a folder plus a file name and dequantizes the weights.
             path = Path(source)
             source, extra = str(path.parent), {"gguf_file": path.name}
-        dtype = getattr(torch, self.dtype_name) if self.dtype_name else default_dtype(self.device)
+        return source, extra
+
+    def load_tokenizer(self) -> None:
+        """Load only the tokenizer (enough to render and count prompts, e.g. for ``--dry-run``)."""
+        if getattr(self, "_tokenizer", None) is not None:
+            return
+        from transformers import AutoTokenizer
+
+        source, extra = self._source()
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
         except OSError as err:
             raise RuntimeError(f"{self.spec}: cannot load the model ({' '.join(str(err).split())[:300]})") from None
         tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        self._tokenizer = tokenizer
+
+    def load(self) -> None:
+        """Load model and tokenizer once, on first use (so a refused run never pays for it)."""
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.load_tokenizer()
+        source, extra = self._source()
+        dtype = getattr(torch, self.dtype_name) if self.dtype_name else default_dtype(self.device)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
+        except OSError as err:
+            raise RuntimeError(f"{self.spec}: cannot load the model ({' '.join(str(err).split())[:300]})") from None
         model.to(self.device).eval()
-        self._model, self._tokenizer = model, tokenizer
+        self._model = model
+
+    def count_tokens(self, conversations: Sequence[Sequence[Message]]) -> int:
+        """Prompt tokens of ``conversations`` as this model will see them (its own tokenizer)."""
+        self.load_tokenizer()
+        return sum(len(self._tokenizer(self.render(m), add_special_tokens=False)["input_ids"]) for m in conversations)
 
     @property
     def has_chat_template(self) -> bool:
-        self.load()
+        self.load_tokenizer()
         return bool(getattr(self._tokenizer, "chat_template", None))
 
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text: the model's chat template, or the plain template for a base model."""
-        self.load()
+        self.load_tokenizer()
         if not self.has_chat_template:
             return plain_prompt(messages)
         try:

@@ -32,6 +32,7 @@ class MockBackend(Backend):
     """Deterministic canned replies; no network, no model."""
 
     supports_choice = True
+    concurrent_safe = True
 
     def __init__(self, model: str, progress: str | None = None) -> None:
         self.model_name = model

@@ -37,6 +37,8 @@ class EndpointError(RuntimeError):
 class OpenAIBackend(Backend):
     """Chat completions over HTTP with bounded concurrency."""
 
+    concurrent_safe = True  # every generate() call runs its own client and event loop
+
     def __init__(
         self,
         model: str,

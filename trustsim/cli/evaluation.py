@@ -47,6 +47,19 @@ def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help="hf: device, e.g. cuda:0 or cpu (default: best available)")
     g.add_argument("--dtype", help="hf: dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
     g.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=None,
+        help="send every request, even deterministic ones the shared request cache could answer",
+    )
+    g.add_argument("--cache-dir", help="the request cache (default: $TRUSTSIM_CACHE, else ~/.cache/trustsim)")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print how many requests (after resume and cache) and about how many prompt tokens this would "
+        "send, per model and judge; send nothing, write nothing",
+    )
+    g.add_argument(
         "--eval-config",
         type=Path,
         metavar="YAML",
@@ -128,6 +141,14 @@ def _run_stages(args: argparse.Namespace, stages: tuple[str, ...]) -> int:
     from trustsim.evaluation.score import left_out
 
     config = eval_config(args)
+    if args.dry_run:
+        from trustsim.evaluation.dryrun import plan, total_line
+
+        planned = plan(config, stages)
+        for line in planned:
+            print(line)
+        print(total_line(planned))
+        return 0
     run_eval(config, stages)
     failed = left_out(RunDir(config.output), [])["failed_requests"]
     if failed:

@@ -64,6 +64,10 @@ class EvalConfig:
     judge_base_url: str | None = None
     #: The model's name in reports and tables (default: its spec, a local path cut to its file name).
     name: str | None = None
+    #: Answer deterministic requests (temperature 0: every judge by default) from the shared request cache.
+    cache: bool = True
+    #: The cache folder (default: ``$TRUSTSIM_CACHE``, else ``~/.cache/trustsim``).
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
@@ -94,6 +98,7 @@ _FLAG_FIELDS: dict[str, tuple[str, ...]] = {
     "score_self_report": ("score_self_report",),
     "judge_base_url": ("judge_base_url",),
     "name": ("name",),
+    "cache_dir": ("cache_dir",),
     **{name: ("backend_options", name) for name in BACKEND_OPTIONS},
 }
 
@@ -161,6 +166,8 @@ def eval_config_from_flags(flags: Mapping[str, Any], config_file: str | Path | N
             values[key].update(value)
         else:
             values[key] = value
+    if flags.get("no_cache"):
+        values["cache"] = False
     for flag, value in flags.items():
         place = _FLAG_FIELDS.get(flag)
         if value is None or place is None:

@@ -7,7 +7,7 @@ appended to ``failures.jsonl`` with its error instead, and asked again on the ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -42,6 +42,8 @@ def response_record(instance: Mapping[str, Any], question_type: str, spec: str, 
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
     }
+    if completion.extra.get("cached"):  # answered from the request cache: nothing was sent
+        record["cached"], record["requests"] = True, 0
     if question_type == "self_report":
         # The parsed Yes/No sits beside the text; None when the answer did not start with either.
         record["self_report_answer"] = parse_self_report(completion.text)
@@ -55,8 +57,12 @@ def run_generation(
     sampling: SamplingConfig,
     dataset: Mapping[str, Any],
     name: str | None = None,
+    on_answer: Callable[[dict[str, Any]], None] | None = None,
 ) -> StageSummary:
-    """Answer every missing (instance, question type); refuses a run made with other settings."""
+    """Answer every missing (instance, question type); refuses a run made with other settings.
+
+    ``on_answer`` receives every answer record the moment it is written (the pipelined judge stage).
+    """
     bind_dataset(run, dataset)
     open_section(
         run,
@@ -72,8 +78,11 @@ def run_generation(
 
         def on_done(request: Request, completion: Completion) -> None:
             if completion.ok:
-                responses.append(response_record(by_id[request.key[0]], request.key[1], backend.spec, completion))
+                record = response_record(by_id[request.key[0]], request.key[1], backend.spec, completion)
+                responses.append(record)
                 summary.finished += 1
+                if on_answer is not None:
+                    on_answer(record)
             else:
                 failures.append(failure_record("generate", request.key, backend.spec, None, completion.error or "?"))
                 summary.failed += 1

@@ -99,6 +99,9 @@ def judgment_record(
         "prompt_tokens": completion.prompt_tokens + (int(first.get("prompt_tokens") or 0) if first else 0),
         "completion_tokens": completion.completion_tokens + (int(first.get("completion_tokens") or 0) if first else 0),
     }
+    if completion.extra.get("cached"):  # answered from the request cache: nothing was sent
+        record["cached"] = True
+        record["requests"] -= 1
     if first is not None:
         record["first_raw"] = first.get("raw")
     if "choice_logprobs" in completion.extra:
@@ -121,7 +124,7 @@ def awaiting_reminder(record: Mapping[str, Any]) -> bool:
     return not record.get("parsed", True) and record.get("attempts", 1) == 1 and record.get("method") == "parse"
 
 
-def _run_judge(
+def judge_answers(
     judge: Backend,
     responses: Sequence[Mapping[str, Any]],
     instances: Mapping[str, Mapping[str, Any]],
@@ -165,7 +168,7 @@ def _run_judge(
     by_key = {(r["id"], r["question_type"]): r for r in responses}
     due = [
         record
-        for key, record in judgments.records.items()
+        for key, record in list(judgments.records.items())  # other judges append from their threads
         if key[2] == judge.spec and awaiting_reminder(record) and (key[0], key[1]) in by_key
     ]
     if not due:
@@ -192,6 +195,29 @@ def run_judging(
     verdict_method: str = "parse",
 ) -> JudgingSummary:
     """Grade every answer in ``responses.jsonl`` that a judge has not graded yet."""
+    open_judging(run, judges, sampling, dataset, score_self_report, verdict_method)
+    by_id = {instance["id"]: instance for instance in instances}
+    summary = JudgingSummary()
+    with run.responses() as response_file:
+        responses = [r for r in response_file.records.values() if r["id"] in by_id]
+    with run.judgments() as judgments, run.failures() as failures:
+        for judge in judges:
+            judge_answers(
+                judge, responses, by_id, sampling, score_self_report, verdict_method, judgments, failures, summary
+            )
+    finish_judging(run, summary)
+    return summary
+
+
+def open_judging(
+    run: RunDir,
+    judges: Sequence[Backend],
+    sampling: SamplingConfig,
+    dataset: Mapping[str, Any] | None,
+    score_self_report: bool,
+    verdict_method: str,
+) -> None:
+    """Check the judging settings against ``run.json`` (refusing a mismatch) and record them."""
     if verdict_method not in VERDICT_METHODS:
         raise ValueError(f"verdict method {verdict_method!r} must be one of {', '.join(VERDICT_METHODS)}")
     if dataset is not None:
@@ -207,18 +233,12 @@ def run_judging(
             "backends": {**recorded.get("backends", {}), **{j.spec: j.settings() for j in judges}},
         },
     )
-    by_id = {instance["id"]: instance for instance in instances}
-    summary = JudgingSummary()
-    with run.responses() as response_file:
-        responses = [r for r in response_file.records.values() if r["id"] in by_id]
-    with run.judgments() as judgments, run.failures() as failures:
-        for judge in judges:
-            _run_judge(
-                judge, responses, by_id, sampling, score_self_report, verdict_method, judgments, failures, summary
-            )
+
+
+def finish_judging(run: RunDir, summary: JudgingSummary) -> None:
+    """Usage into ``run.json``, and a warning for replies that stayed unparsable."""
     record_usage(run)
     if summary.unparsable:
         logger.warning(
             "%d judge replies had no parsable verdict even after a reminder; recorded as null", summary.unparsable
         )
-    return summary

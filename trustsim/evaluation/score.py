@@ -7,6 +7,7 @@ left out (failed requests, unparsable verdicts), each judge's own numbers, and j
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from trustsim.evaluation.aggregate import instance_rows, metric_inputs
 from trustsim.evaluation.judge import awaiting_reminder
 from trustsim.evaluation.rows import run_instances, run_judges
 from trustsim.records import write_atomic
-from trustsim.runs import FAILURES, JUDGMENTS, METRICS, RESPONSES, RunDir
+from trustsim.runs import FAILURES, INSTANCES_TABLE, JUDGMENTS, METRICS, REPORT, RESPONSES, RunDir, package_versions
 
 #: Bootstrap settings of every reported interval; fixed so two scorings of one run agree exactly.
 BOOTSTRAP_SEED = 0
@@ -60,6 +61,41 @@ def _expected_match(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def inputs_fingerprint(run: RunDir, dataset: str | Path | None = None, human_labels: str | Path | None = None) -> str:
+    """A hash of everything ``metrics.json`` and the report are computed from.
+
+    The record files, what ``run.json`` says produced them, the dataset asked for, the labels file,
+    the metric script and the package version: when it is unchanged, so are the numbers, and a
+    re-run of a finished evaluation can reuse them instead of importing ``evaluate`` to recompute.
+    """
+    from trustsim.evaluation.consistency import METRIC_SCRIPT
+
+    digest = hashlib.sha256()
+    manifest = run.manifest()
+    settings = {k: manifest.get(k) for k in ("dataset", "generation", "judging")}
+    version = package_versions().get("trustsim")
+    digest.update(json.dumps([settings, str(dataset or ""), version], sort_keys=True).encode())
+    for path in (run.file(RESPONSES), run.file(JUDGMENTS), run.file(FAILURES), METRIC_SCRIPT, human_labels):
+        if path is not None and Path(path).is_file():
+            digest.update(Path(path).read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def current_metrics(run: RunDir) -> dict[str, Any] | None:
+    """``metrics.json`` if it was computed from the run as it is now, with its report beside it; else None."""
+    from trustsim.evaluation.report.base import FIGURES
+
+    try:
+        metrics = json.loads(run.file(METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    outputs = [run.file(REPORT), run.file(INSTANCES_TABLE), *(run.file(f) for f in FIGURES.values())]
+    if not isinstance(metrics, dict) or not all(path.is_file() for path in outputs):
+        return None
+    return metrics if metrics.get("inputs_fingerprint") == inputs_fingerprint(run) else None
+
+
 def score_run(run: RunDir, dataset: str | Path | None = None, human_labels: str | Path | None = None) -> dict[str, Any]:
     """Compute and write ``metrics.json``; returns it.
 
@@ -99,6 +135,7 @@ def scored_run(run: RunDir, dataset: str | Path | None, human_labels: str | Path
         metrics["agreement"]["pairwise"] = pairwise_agreement(judgments)
     if human_labels is not None:
         metrics["agreement"]["human"] = human_alignment(judgments, read_human_labels(Path(human_labels)))
+    metrics["inputs_fingerprint"] = inputs_fingerprint(run, dataset, human_labels)
     names = {judge: display_name(judge) for judge in judges}
     metrics, rows = _renamed(metrics, names), _renamed(rows, names)
     write_atomic(run.file(METRICS), json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")

@@ -8,6 +8,7 @@ from typing import Any
 
 from trustsim.evaluation.report.base import BASE_COLUMNS, RunSummary, check_runs
 from trustsim.records import write_atomic
+from trustsim.runs import INSTANCES_TABLE
 
 
 def _judge_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -71,7 +72,7 @@ def write_instances_parquet(runs: Sequence[RunSummary], output_dir: str | Path) 
         names.append(name)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "instances.parquet"
+    path = output_dir / INSTANCES_TABLE
     table = pa.Table.from_arrays(arrays, names=names)
     write_atomic(path, lambda target: pq.write_table(table, target))
     return path
