@@ -3,9 +3,9 @@
 The two stages stay what they are (the same records, keys and files; each separately runnable and
 resumable); this only overlaps them. The subject model answers in the calling thread; each judge has
 a thread that takes the answers written so far, grades them as one batch (its own concurrency limit
-applies to the batch), and comes back for the ones written meanwhile. A batch is sent once it holds
-``batch`` answers or when no more arrive within ``linger`` seconds, so a judge keeps its server as
-busy as the model's. Answers already on disk (a resumed run) are the first batch.
+applies to the batch), and comes back for the ones written meanwhile. A batch is sent once its answers
+make as many judge requests as the judge's concurrency (one full round on its server), or when no more
+arrive within ``linger`` seconds. Answers already on disk (a resumed run) are the first batch.
 
 Only backends that declare ``concurrent_safe`` (HTTP clients, the mock) are pipelined; a local model
 (``hf:``, ``vllm:``) owns its device, so those runs keep the stages one after the other.
@@ -22,7 +22,7 @@ from typing import Any
 from trustsim import defaults
 from trustsim.backends import Backend, SamplingConfig
 from trustsim.evaluation.generate import run_generation
-from trustsim.evaluation.judge import JudgingSummary, finish_judging, judge_answers, open_judging
+from trustsim.evaluation.judge import JudgingSummary, finish_judging, judge_answers, open_judging, templates_for
 from trustsim.evaluation.stage import StageSummary
 from trustsim.runs import RunDir
 
@@ -34,15 +34,17 @@ def can_pipeline(backends: Sequence[Backend]) -> bool:
     return all(getattr(b, "concurrent_safe", False) for b in backends)
 
 
-def _batches(source: queue.Queue, batch: int, linger: float):
-    """Lists of answers from ``source``: at least one, up to ``batch``, waiting ``linger`` for more."""
+def _batches(source: queue.Queue, batch: int, linger: float, weight=lambda item: 1):
+    """Lists of answers from ``source``: at least one, up to ``batch`` requests' worth (``weight`` of
+    an answer: the judge requests it makes), waiting up to ``linger`` seconds for more."""
     finished = False
     while not finished:
         first = source.get()
         if first is _DONE:
             return
         items, deadline = [first], time.monotonic() + linger
-        while len(items) < batch:
+        load = weight(first)
+        while load < batch:
             try:
                 item = source.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
@@ -51,6 +53,7 @@ def _batches(source: queue.Queue, batch: int, linger: float):
                 finished = True
                 break
             items.append(item)
+            load += weight(item)
         yield items
 
 
@@ -85,7 +88,8 @@ def run_pipelined(
         def grade(judge: Backend) -> None:
             try:
                 size = batch or max(1, int(getattr(judge, "concurrency", None) or defaults.CONCURRENCY))
-                for answers in _batches(queues[judge.spec], size, linger):
+                requests = lambda answer: len(templates_for(answer["question_type"], score_self_report))  # noqa: E731
+                for answers in _batches(queues[judge.spec], size, linger, requests):
                     judge_answers(judge, answers, by_id, judge_sampling, score_self_report, verdict_method,
                                   judgments, failures, summaries[judge.spec])  # fmt: skip
             except BaseException as error:  # reported in the main thread, after the answers are safe

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,8 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
     run = RunDir(config.output)
     backends = backends_for(config)
     metrics = None
+    if {"score", "report"} & set(stages) and {"generate", "judge"} & set(stages):
+        _warm_imports()
     with run.locked():
         selection = None
         pipelined = _pipeline(config, stages, run, backends, echo)
@@ -123,6 +126,20 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
             metrics = score_run(run)
             echo(describe(run, metrics))
     return metrics
+
+
+def _warm_imports() -> None:
+    """Import what scoring needs (``evaluate`` alone takes seconds) in the background, while the stages
+    wait on their servers, so the score and report that follow start at once."""
+    import importlib
+    import threading
+
+    def warm() -> None:
+        for name in ("evaluate", "sklearn.metrics", "pyarrow.parquet"):
+            with contextlib.suppress(Exception):  # a failed warm-up changes nothing: the real import reports
+                importlib.import_module(name)
+
+    threading.Thread(target=warm, name="trustsim-warm-imports", daemon=True).start()
 
 
 def _pipeline(config: EvalConfig, stages: Sequence[str], run: RunDir, backends: Backends, echo) -> Any:
