@@ -125,7 +125,7 @@ def test_pipelined_stages_overlap_and_write_the_same_records(tmp_path: Path):
     assert keys[0] == set(json.loads((sequential / "judgments.jsonl").read_text().splitlines()[0]))
 
 
-def test_a_finished_rerun_reuses_its_report_without_importing_evaluate(tmp_path: Path):
+def test_a_finished_rerun_reuses_its_report_and_a_changed_one_is_scored_afresh(tmp_path: Path):
     run = tmp_path / "run"
     assert main(["eval", "--model", "mock:m", "--judge", "mock:j", "--limit", "3", "--output", str(run)]) == 0
     code = (
@@ -137,5 +137,7 @@ def test_a_finished_rerun_reuses_its_report_without_importing_evaluate(tmp_path:
     assert out.strip().splitlines()[-1] == "False 0" and "(up to date)" in out
     judgments = (run / "judgments.jsonl").read_text()
     (run / "judgments.jsonl").write_text(judgments.replace('"verdict": true', '"verdict": false', 1))
+    before = json.loads((run / "metrics.json").read_text())["inputs_fingerprint"]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "True 0"  # a changed record is scored afresh
+    assert "(up to date)" not in out  # a changed record is scored afresh
+    assert json.loads((run / "metrics.json").read_text())["inputs_fingerprint"] != before

@@ -35,7 +35,8 @@ def _instance_line(dataset: Path, index: int = 0) -> dict:
 
 def _errors(text: str) -> list[str]:
     """The lines of stderr that are not progress bars."""
-    return [line for line in text.splitlines() if line.strip() and "it/s]" not in line and "%|" not in line]
+    bars = ("it/s]", "req/s]", "%|")
+    return [line for line in text.splitlines() if line.strip() and not any(bar in line for bar in bars)]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

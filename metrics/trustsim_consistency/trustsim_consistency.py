@@ -14,8 +14,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import datasets
-import evaluate
 import numpy as np
 from scipy.stats import binomtest
 
@@ -272,54 +270,63 @@ def compute_consistency(
     return result
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class TrustsimConsistency(evaluate.Metric):
-    """The ``evaluate`` face of :func:`compute_consistency`, so runs can be scored with ``evaluate.load``."""
+#: ``trustsim.evaluation.consistency`` sets this when it imports the file for :func:`compute_consistency`
+#: alone (``trustsim eval``/``score``): the evaluate face below, and evaluate's import of several seconds,
+#: are then left out. ``evaluate.load`` never sets it, so the metric is what it always was.
+_PLAIN = bool(globals().get("_TRUSTSIM_PLAIN"))
 
-    def _info(self) -> evaluate.MetricInfo:
-        """Declared features make evaluate store None as null (not False) and reject missing columns."""
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "dimension": datasets.Value("string"),
-                    "self_report_satisfied": datasets.Value("bool"),
-                    "open_ended_satisfied": datasets.Value("bool"),
-                    "open_ended_score": datasets.Value("float64"),
-                }
-            ),
-            reference_urls=[],
-        )
+if not _PLAIN:
+    import datasets
+    import evaluate
 
-    def add_batch(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> None:
-        """Validate before ``datasets`` encodes: its bool feature turns "Not Satisfied" or 2 into True."""
-        _check_columns(kwargs)
-        super().add_batch(predictions=predictions, references=references, **kwargs)
+    @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+    class TrustsimConsistency(evaluate.Metric):
+        """The ``evaluate`` face of :func:`compute_consistency`, so runs can be scored with ``evaluate.load``."""
 
-    def add(self, *, prediction: Any = None, reference: Any = None, **kwargs: Any) -> None:
-        """Validate one instance before it is encoded, for the same reason as :meth:`add_batch`."""
-        _check_columns({name: [value] for name, value in kwargs.items()})
-        super().add(prediction=prediction, reference=reference, **kwargs)
+        def _info(self) -> evaluate.MetricInfo:
+            """Declared features make evaluate store None as null (not False) and reject missing columns."""
+            return evaluate.MetricInfo(
+                description=_DESCRIPTION,
+                citation=_CITATION,
+                inputs_description=_KWARGS_DESCRIPTION,
+                features=datasets.Features(
+                    {
+                        "dimension": datasets.Value("string"),
+                        "self_report_satisfied": datasets.Value("bool"),
+                        "open_ended_satisfied": datasets.Value("bool"),
+                        "open_ended_score": datasets.Value("float64"),
+                    }
+                ),
+                reference_urls=[],
+            )
 
-    def _compute(
-        self,
-        dimension: Sequence[str],
-        self_report_satisfied: Sequence[bool | None],
-        open_ended_satisfied: Sequence[bool | None],
-        open_ended_score: Sequence[float | None],
-        seed: int = 0,
-        n_bootstrap: int = 1000,
-        confidence: float = 0.95,
-    ) -> dict[str, Any]:
-        """Delegate to :func:`compute_consistency`, so the plain function and the metric cannot differ."""
-        return compute_consistency(
-            dimension,
-            self_report_satisfied,
-            open_ended_satisfied,
-            open_ended_score,
-            seed=seed,
-            n_bootstrap=n_bootstrap,
-            confidence=confidence,
-        )
+        def add_batch(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> None:
+            """Validate before ``datasets`` encodes: its bool feature turns "Not Satisfied" or 2 into True."""
+            _check_columns(kwargs)
+            super().add_batch(predictions=predictions, references=references, **kwargs)
+
+        def add(self, *, prediction: Any = None, reference: Any = None, **kwargs: Any) -> None:
+            """Validate one instance before it is encoded, for the same reason as :meth:`add_batch`."""
+            _check_columns({name: [value] for name, value in kwargs.items()})
+            super().add(prediction=prediction, reference=reference, **kwargs)
+
+        def _compute(
+            self,
+            dimension: Sequence[str],
+            self_report_satisfied: Sequence[bool | None],
+            open_ended_satisfied: Sequence[bool | None],
+            open_ended_score: Sequence[float | None],
+            seed: int = 0,
+            n_bootstrap: int = 1000,
+            confidence: float = 0.95,
+        ) -> dict[str, Any]:
+            """Delegate to :func:`compute_consistency`, so the plain function and the metric cannot differ."""
+            return compute_consistency(
+                dimension,
+                self_report_satisfied,
+                open_ended_satisfied,
+                open_ended_score,
+                seed=seed,
+                n_bootstrap=n_bootstrap,
+                confidence=confidence,
+            )

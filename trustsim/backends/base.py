@@ -63,7 +63,9 @@ class Backend(ABC):
     * ``progress``: the label of the progress bar its next ``generate``/``choose`` call shows (the stages
       set it; None shows the spec);
     * :meth:`generate`: run every request and report each one through ``on_done`` the moment it
-      finishes, a failure as a :class:`Completion` with ``error`` set, never raised and never dropped;
+      finishes, a failure as a :class:`Completion` with ``error`` set, never raised and never dropped.
+      A ``concurrent_safe`` backend also takes a lazy iterable (which may block) and sends each request
+      as soon as it is yielded, within its concurrency limit;
     * :meth:`settings`: what changes the outputs, for ``run.json`` (never a secret);
     * ``concurrent_safe``: whether the generate and judge stages may run it from two threads at once;
     * :meth:`count_tokens`: prompt tokens by the model's own tokenizer where it is local (``--dry-run``);

@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,33 +111,37 @@ class CachingBackend(Backend):
             return []
         return [r for r in requests if self.cache.key(self.inner, r, sampling, self.namespace, choices) in self.cache]
 
-    def _split(self, requests: Sequence[Request], sampling: SamplingConfig, on_done: OnDone, choices: Any):
+    def _split(self, requests: Iterable[Request], sampling: SamplingConfig, on_done: OnDone, choices: Any):
+        """The requests the cache cannot answer (reporting the hits at once), and an ``on_done`` that
+        stores what the inner backend returns. A lazy iterable stays lazy: it is checked as it is read."""
         if sampling.temperature != 0:
-            return list(requests), on_done
-        keys = {r.key: self.cache.key(self.inner, r, sampling, self.namespace, choices) for r in requests}
-        misses = []
-        for request in requests:
-            hit = self.cache.get(keys[request.key])
-            if hit is None:
-                misses.append(request)
-            else:
-                on_done(request, hit)
+            return requests, on_done
+        keys: dict[tuple, str] = {}
+
+        def misses() -> Iterator[Request]:
+            for request in requests:
+                keys[request.key] = key = self.cache.key(self.inner, request, sampling, self.namespace, choices)
+                hit = self.cache.get(key)
+                if hit is None:
+                    yield request
+                else:
+                    on_done(request, hit)
 
         def store(request: Request, completion: Completion) -> None:
             if completion.ok:
                 self.cache.put(keys[request.key], completion)
             on_done(request, completion)
 
-        return misses, store
+        return (list(misses()) if isinstance(requests, Sequence) else misses()), store
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingConfig, on_done: OnDone) -> None:
+    def generate(self, requests: Iterable[Request], sampling: SamplingConfig, on_done: OnDone) -> None:
         misses, report = self._split(requests, sampling, on_done, None)
-        if misses:
+        if not isinstance(misses, Sequence) or misses:
             self.inner.generate(misses, sampling, report)
 
     def choose(
         self, requests: Sequence[Request], sampling: SamplingConfig, choices: Sequence[str], on_done: OnDone
     ) -> None:
-        misses, report = self._split(requests, sampling, on_done, list(choices))
+        misses, report = self._split(list(requests), sampling, on_done, list(choices))
         if misses:
             self.inner.choose(misses, sampling, choices, report)

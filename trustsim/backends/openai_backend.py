@@ -17,10 +17,11 @@ model and the server's own message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -117,7 +118,7 @@ class OpenAIBackend(Backend):
             raise EndpointError(f"{self.spec}: {self.where} does not serve {self.model!r}; it lists: {shown}")
 
     async def _one(
-        self, client, semaphore: asyncio.Semaphore, request: Request, sampling: SamplingConfig
+        self, client, semaphore: asyncio.Semaphore | None, request: Request, sampling: SamplingConfig
     ) -> Completion:
         """One request, each attempt held to the ``--timeout`` deadline, retried like the client would.
 
@@ -126,7 +127,7 @@ class OpenAIBackend(Backend):
         """
         import openai
 
-        async with semaphore:
+        async with semaphore or contextlib.nullcontext():
             for attempt in range(self.max_retries + 1):
                 last = attempt == self.max_retries
                 try:
@@ -200,11 +201,44 @@ class OpenAIBackend(Backend):
                     on_done(request, completion)
                     bar.update()
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingConfig, on_done: OnDone) -> None:
-        if not requests:
+    async def _stream(self, requests: Iterable[Request], sampling: SamplingConfig, on_done: OnDone) -> None:
+        """Send each request the moment ``requests`` yields it (the iterator may block), at most
+        ``concurrency`` in flight; used by the pipelined stages."""
+        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.concurrency)
+        source, end = iter(requests), object()
+        in_flight: set[asyncio.Task] = set()
+        async with self._client() as client:
+            with tqdm(desc=self.progress or self.spec, unit="req") as bar:
+
+                async def send(request: Request) -> None:
+                    try:
+                        completion = await self._one(client, None, request, sampling)
+                    finally:
+                        slots.release()
+                    on_done(request, completion)
+                    bar.update()
+
+                while True:
+                    await slots.acquire()
+                    request = await loop.run_in_executor(None, next, source, end)
+                    if request is end:
+                        break
+                    task = asyncio.create_task(send(request))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if in_flight:
+                    await asyncio.gather(*in_flight)
+
+    def generate(self, requests: Iterable[Request], sampling: SamplingConfig, on_done: OnDone) -> None:
+        if isinstance(requests, Sequence):
+            if not requests:
+                return
+            self.check()
+            asyncio.run(self._run(requests, sampling, on_done))
             return
         self.check()
-        asyncio.run(self._run(requests, sampling, on_done))
+        asyncio.run(self._stream(requests, sampling, on_done))
 
 
 #: Statuses worth another attempt (as the openai client retries them); any other 4xx fails at once.

@@ -52,6 +52,7 @@ def metric_module() -> ModuleType:
     if spec is None or spec.loader is None:  # pragma: no cover - only for a broken file system
         raise ImportError(f"cannot import {METRIC_SCRIPT}")
     module = importlib.util.module_from_spec(spec)
+    module._TRUSTSIM_PLAIN = True  # the plain function only: no evaluate import (see the script)
     spec.loader.exec_module(module)
     return module
 

@@ -11,7 +11,7 @@ it never reaches the parser.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -126,7 +126,7 @@ def awaiting_reminder(record: Mapping[str, Any]) -> bool:
 
 def judge_answers(
     judge: Backend,
-    responses: Sequence[Mapping[str, Any]],
+    responses: Iterable[Mapping[str, Any]],
     instances: Mapping[str, Mapping[str, Any]],
     sampling: SamplingConfig,
     score_self_report: bool,
@@ -140,15 +140,26 @@ def judge_answers(
     Every reply is written the moment it arrives, an unparsable one too (``parsed: false``,
     ``attempts: 1``); the reminder's reply is its own record, which supersedes it. So a crash during
     the reminders loses nothing already received, and the next run sends only the reminders still due.
+
+    ``responses`` may be a list, or (for a ``concurrent_safe`` judge) an iterator that yields answers as
+    they are written: each answer's requests are then sent as soon as it arrives (the pipelined stages).
     """
     likelihood = verdict_method == "likelihood" and judge.supports_choice
     if verdict_method == "likelihood" and not likelihood:
         logger.warning("%s cannot give token probabilities; its verdicts are parsed from its text", judge.spec)
     method = "likelihood" if likelihood else "parse"
-    requests = judgment_requests(instances, responses, judge.spec, score_self_report, judgments)
-    wanted = sum(len(templates_for(r["question_type"], score_self_report)) for r in responses)
-    summary.requested += len(requests)
-    summary.skipped += wanted - len(requests)
+    seen: list[Mapping[str, Any]] = []
+
+    def requests_for_answers() -> Iterator[Request]:
+        for response in responses:
+            seen.append(response)
+            asked = judgment_requests(instances, [response], judge.spec, score_self_report, judgments)
+            summary.requested += len(asked)
+            summary.skipped += len(templates_for(response["question_type"], score_self_report)) - len(asked)
+            yield from asked
+
+    streaming = judge.concurrent_safe and not likelihood and not isinstance(responses, Sequence)
+    requests = requests_for_answers() if streaming else list(requests_for_answers())
 
     def on_done(request: Request, completion: Completion, first: Mapping[str, Any] | None = None) -> None:
         if not completion.ok:
@@ -165,7 +176,7 @@ def judge_answers(
     _grade(judge, requests, sampling, likelihood, on_done)
     if likelihood:
         return
-    by_key = {(r["id"], r["question_type"]): r for r in responses}
+    by_key = {(r["id"], r["question_type"]): r for r in seen}
     due = [
         record
         for key, record in list(judgments.records.items())  # other judges append from their threads

@@ -2,10 +2,9 @@
 
 The two stages stay what they are (the same records, keys and files; each separately runnable and
 resumable); this only overlaps them. The subject model answers in the calling thread; each judge has
-a thread that takes the answers written so far, grades them as one batch (its own concurrency limit
-applies to the batch), and comes back for the ones written meanwhile. A batch is sent once its answers
-make as many judge requests as the judge's concurrency (one full round on its server), or when no more
-arrive within ``linger`` seconds. Answers already on disk (a resumed run) are the first batch.
+a thread fed with every answer the moment it is written, and sends that answer's judge requests at
+once, within the judge's own concurrency limit (its backend takes a lazy stream of requests). Answers
+already on disk (a resumed run) come first.
 
 Only backends that declare ``concurrent_safe`` (HTTP clients, the mock) are pipelined; a local model
 (``hf:``, ``vllm:``) owns its device, so those runs keep the stages one after the other.
@@ -15,14 +14,12 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trustsim import defaults
 from trustsim.backends import Backend, SamplingConfig
 from trustsim.evaluation.generate import run_generation
-from trustsim.evaluation.judge import JudgingSummary, finish_judging, judge_answers, open_judging, templates_for
+from trustsim.evaluation.judge import JudgingSummary, finish_judging, judge_answers, open_judging
 from trustsim.evaluation.stage import StageSummary
 from trustsim.runs import RunDir
 
@@ -32,29 +29,6 @@ _DONE = object()
 def can_pipeline(backends: Sequence[Backend]) -> bool:
     """Whether every backend can be called from several threads at once."""
     return all(getattr(b, "concurrent_safe", False) for b in backends)
-
-
-def _batches(source: queue.Queue, batch: int, linger: float, weight=lambda item: 1):
-    """Lists of answers from ``source``: at least one, up to ``batch`` requests' worth (``weight`` of
-    an answer: the judge requests it makes), waiting up to ``linger`` seconds for more."""
-    finished = False
-    while not finished:
-        first = source.get()
-        if first is _DONE:
-            return
-        items, deadline = [first], time.monotonic() + linger
-        load = weight(first)
-        while load < batch:
-            try:
-                item = source.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if item is _DONE:
-                finished = True
-                break
-            items.append(item)
-            load += weight(item)
-        yield items
 
 
 def run_pipelined(
@@ -68,8 +42,6 @@ def run_pipelined(
     score_self_report: bool = False,
     verdict_method: str = "parse",
     name: str | None = None,
-    batch: int | None = None,
-    linger: float = 0.25,
 ) -> tuple[StageSummary, JudgingSummary]:
     """Both stages at once; the same records as :func:`run_generation` then :func:`run_judging`."""
     open_judging(run, judges, judge_sampling, dataset, score_self_report, verdict_method)  # refuse before sending
@@ -87,11 +59,9 @@ def run_pipelined(
 
         def grade(judge: Backend) -> None:
             try:
-                size = batch or max(1, int(getattr(judge, "concurrency", None) or defaults.CONCURRENCY))
-                requests = lambda answer: len(templates_for(answer["question_type"], score_self_report))  # noqa: E731
-                for answers in _batches(queues[judge.spec], size, linger, requests):
-                    judge_answers(judge, answers, by_id, judge_sampling, score_self_report, verdict_method,
-                                  judgments, failures, summaries[judge.spec])  # fmt: skip
+                answers = iter(queues[judge.spec].get, _DONE)  # blocks for the next answer, ends at _DONE
+                judge_answers(judge, answers, by_id, judge_sampling, score_self_report, verdict_method,
+                              judgments, failures, summaries[judge.spec])  # fmt: skip
             except BaseException as error:  # reported in the main thread, after the answers are safe
                 errors.append(error)
                 for _ in iter(lambda q=queues[judge.spec]: q.get() is not _DONE, False):

@@ -82,8 +82,8 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
     run = RunDir(config.output)
     backends = backends_for(config)
     metrics = None
-    if {"score", "report"} & set(stages) and {"generate", "judge"} & set(stages):
-        _warm_imports()
+    if {"score", "report"} & set(stages) and {"generate", "judge"} & set(stages) and current_metrics(run) is None:
+        _warm_imports()  # not for a finished run re-run: its report is reused, evaluate never imported
     with run.locked():
         selection = None
         pipelined = _pipeline(config, stages, run, backends, echo)
@@ -129,13 +129,13 @@ def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> 
 
 
 def _warm_imports() -> None:
-    """Import what scoring needs (``evaluate`` alone takes seconds) in the background, while the stages
+    """Import what scoring needs (scikit-learn and pyarrow take a second) in the background, while the stages
     wait on their servers, so the score and report that follow start at once."""
     import importlib
     import threading
 
     def warm() -> None:
-        for name in ("evaluate", "sklearn.metrics", "pyarrow.parquet"):
+        for name in ("sklearn.metrics", "pyarrow.parquet"):
             with contextlib.suppress(Exception):  # a failed warm-up changes nothing: the real import reports
                 importlib.import_module(name)
 

@@ -113,14 +113,14 @@ def scored_run(run: RunDir, dataset: str | Path | None, human_labels: str | Path
         read_human_labels,
         score_verdict_agreement,
     )
-    from trustsim.evaluation.consistency import compute_consistency, load_metric
+    from trustsim.evaluation.consistency import compute_consistency
 
     judges = run_judges(run)
     instances = run_instances(run, dataset)
     judgments = run.read(JUDGMENTS)
     rows = instance_rows(instances, run.read(RESPONSES), judgments, judges)
     inputs = metric_inputs(rows)
-    metrics = load_metric().compute(**inputs, seed=BOOTSTRAP_SEED, n_bootstrap=N_BOOTSTRAP)
+    metrics = compute_consistency(**inputs, seed=BOOTSTRAP_SEED, n_bootstrap=N_BOOTSTRAP)
     metrics.update(left_out(run, judges))
     metrics["left_out"] = {k: metrics[k] for k in ("failed_requests", "unparsable_verdicts")}
     metrics.update(_expected_match(rows))
