@@ -111,6 +111,53 @@ def test_choice_logprobs_equal_the_models_own_token_probabilities(models):
         assert got[choice] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["chat", "base"])
+def test_choice_logprobs_of_a_padded_batch_equal_each_prefix_scored_alone(models, kind):
+    """The shared-prefix scoring (prefix once, choices on its cache) gives every row its own full-pass numbers."""
+    import torch
+
+    backend = load_backend(f"hf:{models[kind]}", device="cpu")
+    backend.load()
+    # Three prefixes of very different lengths (left padding), choices of one and of several tokens.
+    prefixes = [backend.render(r.messages) + "Analysis." * (3 * i) + "\n[[" for i, r in enumerate(_requests(3))]
+    choices = ("1", "Satisfied", "Not Satisfied")
+    got = backend.choice_logprobs(prefixes, choices)
+    tokenizer, model = backend._tokenizer, backend._model
+    for prefix, row in zip(prefixes, got, strict=True):
+        prefix_ids = tokenizer(prefix, add_special_tokens=not backend.has_chat_template)["input_ids"]
+        for choice in choices:
+            choice_ids = tokenizer(choice + "]]", add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([prefix_ids + choice_ids])
+            with torch.inference_mode():
+                logprobs = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+            expected = sum(float(logprobs[len(prefix_ids) - 1 + k, t]) for k, t in enumerate(choice_ids))
+            assert row[choice] == pytest.approx(expected, abs=1e-4), (prefix[-30:], choice)
+
+
+def test_a_tokenizer_with_the_plain_chat_template_is_served_the_plain_transcript(models, tmp_path):
+    """A base model trained with ``chat_template: plain`` is evaluated on exactly the transcript it learned."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from trustsim.backends.hf_backend import PLAIN_CHAT_TEMPLATE
+
+    folder = tmp_path / "trained"
+    shutil.copytree(models["base"], folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    messages = _requests(1)[0].messages
+    assert tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True) == plain_prompt(
+        messages
+    )
+    backend = load_backend(f"hf:{folder}", device="cpu")
+    assert not backend.has_chat_template and backend.render(messages) == plain_prompt(messages)
+    base = load_backend(f"hf:{models['base']}", device="cpu")
+    sampling = SamplingConfig(max_new_tokens=12, temperature=0.0)
+    assert _generate(backend, _requests(2), sampling)[(1,)].text == _generate(base, _requests(2), sampling)[(1,)].text
+
+
 def test_eval_with_an_hf_subject_and_likelihood_judge(models, tmp_path):
     run = tmp_path / "run"
     spec = f"hf:{models['chat']}"

@@ -376,6 +376,8 @@ def test_qlora_yaml_on_cpu_stops_with_one_line_before_loading(
         (["--baseline_run", "MISSING"], "no metrics.json"),
         (["--eval_judges", "openai:j", "--eval_output", "USED"], "already holds an evaluation"),
         (["--load_in_8bit", "true"], "only be trained through LoRA"),
+        (["--merge_adapter", "true"], "--merge_adapter merges a LoRA adapter: add --use_peft true"),
+        (["--chat_template", "MISSING"], "not 'plain' and no such file"),
     ],
 )
 def test_option_mistakes_are_refused_in_one_line_before_loading(
@@ -493,6 +495,95 @@ def test_a_failed_evaluation_keeps_the_model_and_card_and_pushes_nothing(
     card = (out / "README.md").read_text()
     assert "The evaluation of the trained model failed (ConnectionError)" in card
     assert FAKE_OPENAI_KEY not in card and str(tmp_path) not in card
+
+
+def _logits(model: Any, ids: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return model(input_ids=ids).logits
+
+
+def test_merge_adapter_evaluates_and_pushes_the_merged_model_and_the_card_says_so(
+    recipe: ModuleType, tiny_model: Path, pairs_dir: Path, tmp_path: Path, monkeypatch, hub_calls
+) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
+    out = tmp_path / "merged"
+    lora = ("--use_peft", "true", "--lora_target_modules", "all-linear", "--lora_r", "4", "--learning_rate", "0.05")
+    push = ("--push_to_hub", "true", "--hub_model_id", "someone/merged")
+    argv = _tiny_argv(tiny_model, pairs_dir, out, "--max_steps", "2", *lora, "--merge_adapter", "true", *push)
+    assert recipe.main(argv) == 0
+    # The folder is an ordinary model; the adapter it came from is kept aside, in a folder never pushed.
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    assert (out / "_adapter" / "adapter_config.json").is_file()
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7]])
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), out / "_adapter")
+    assert torch.allclose(_logits(merged, ids), _logits(with_adapter, ids), atol=1e-4)  # merged == base + adapter
+    assert not torch.allclose(_logits(merged, ids), _logits(base, ids), atol=1e-4)  # and training moved it
+    upload = next(kwargs for name, kwargs in hub_calls if name == "upload_folder")
+    assert "_*" in upload["ignore_patterns"] and "model.safetensors" in upload["files"]
+    card = (out / "README.md").read_text()
+    assert "merged into the base weights" in card and "AutoPeftModelForCausalLM" not in card
+    assert ModelCard.load(out / "README.md").data.library_name == "transformers"
+    assert "lora" in ModelCard.load(out / "README.md").data.tags
+
+
+def test_a_base_model_trains_on_the_plain_template_and_is_evaluated_on_it_as_an_adapter(
+    recipe: ModuleType, pairs_dir: Path, tmp_path: Path, capsys
+) -> None:
+    from peft import PeftModel
+
+    from trustsim.backends import Request, SamplingConfig, load_backend
+    from trustsim.backends.hf_backend import PLAIN_CHAT_TEMPLATE, plain_prompt
+
+    base = build_tiny_lm(tmp_path / "base", chat_template=False)
+    out = tmp_path / "adapter"
+    lora = ("--use_peft", "true", "--lora_target_modules", "all-linear")
+    argv = _tiny_argv(base, pairs_dir, out, "--max_steps", "1", *lora)
+    assert recipe.main(argv) == 2  # a base model has no chat template: refused, pointing at the option
+    assert "--chat_template plain" in capsys.readouterr().err
+    assert recipe.main([*argv, "--chat_template", "plain"]) == 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(base)
+    assert json.loads((out / "tokenizer_config.json").read_text()).get("chat_template", PLAIN_CHAT_TEMPLATE) == (
+        PLAIN_CHAT_TEMPLATE
+    ) or (out / "chat_template.jinja").read_text() == PLAIN_CHAT_TEMPLATE
+    # `hf:<adapter folder>` loads base + adapter and serves the plain transcript the adapter was trained on.
+    backend = load_backend(f"hf:{out}", device="cpu")
+    messages = ({"role": "system", "content": "You are Ines."}, {"role": "user", "content": "Why?"})
+    assert backend.render(messages) == plain_prompt(messages)
+    done: dict[str, Any] = {}
+    sampling = SamplingConfig(max_new_tokens=4, temperature=0.0)
+    backend.generate([Request(("a",), messages)], sampling, lambda r, c: done.setdefault("c", c))
+    assert isinstance(backend._model, PeftModel) and done["c"].ok
+
+
+def test_report_to_trackio_logs_every_step_offline(
+    recipe: ModuleType, tiny_model: Path, pairs_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("trackio") is None:
+        pytest.skip("needs the track extra: pip install -e '.[track]'")
+    # Before trackio is first imported: it reads its folder once, at import.
+    monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))
+    assert "trackio" not in sys.modules, "trackio was imported before this test could point it at tmp_path"
+    out = tmp_path / "tracked"
+    extra = ("--max_steps", "2", "--report_to", "trackio", "--project", "trustsim-test", "--run_name", "tiny-run")
+    assert recipe.main(_tiny_argv(tiny_model, pairs_dir, out, *extra)) == 0
+    from trackio.sqlite_storage import SQLiteStorage
+
+    assert "tiny-run" in SQLiteStorage.get_runs("trustsim-test")
+    logs = [entry for entry in SQLiteStorage.get_logs("trustsim-test", "tiny-run") if "train/loss" in entry]
+    assert [entry["train/global_step"] for entry in logs] == [1, 2]
+    # The factor trackio shows is the one the trainer applied (trainer_state.json), step for step.
+    applied = [e["adaptive_lr_factor"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"]
+               if "loss" in e]  # fmt: skip
+    assert [entry["train/adaptive_lr_factor"] for entry in logs] == pytest.approx(applied)
+    assert list((tmp_path / "trackio").glob("*.db"))  # logged on disk, nothing sent anywhere
 
 
 # End to end, as a user launches it -------------------------------------------------------------------------

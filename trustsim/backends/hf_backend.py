@@ -30,11 +30,58 @@ PLAIN_STOP = "\nUser:"
 #: Where a base model's answer ends: it starts writing the next turn, in either case.
 PLAIN_STOPS = (PLAIN_STOP, "\nuser:", "\nUSER:")
 PLAIN_TEMPLATE = "".join(PLAIN_ROLES.values()) + PLAIN_GENERATION_PROMPT
+#: The same transcript as a jinja chat template, for training a base model on chat-formatted pairs
+#: (``chat_template: plain`` in a recipe config). A tokenizer carrying exactly this template is served
+#: the plain transcript again (with its stop strings), so a model trained on it is evaluated on it.
+#: No BOS in the template: the trainer and :meth:`HFBackend._encode` add it, as for any base model.
+PLAIN_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}{{ message['content'] + '\\n\\n' }}"
+    "{%- elif message['role'] == 'user' -%}{{ 'User: ' + message['content'] + '\\n' }}"
+    "{%- elif message['role'] == 'assistant' -%}{{ 'Assistant: ' + message['content'] + '\\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
+)
+#: What a PEFT adapter folder holds; such a folder is loaded as its base model plus the adapter.
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 def plain_prompt(messages: Sequence[Message]) -> str:
     """The :data:`PLAIN_TEMPLATE` transcript of ``messages``, ending where the assistant speaks."""
     return "".join(PLAIN_ROLES[m["role"]].format(content=m["content"]) for m in messages) + PLAIN_GENERATION_PROMPT
+
+
+def hf_source(model: str) -> tuple[str, dict[str, Any]]:
+    """What ``from_pretrained`` takes for ``model``: a Hub id or folder as it is, a ``.gguf`` file split.
+
+    transformers reads GGUF from a folder plus a file name (``gguf_file=``) and dequantizes the weights;
+    the recipe loads its base model through this too, so ``hf:`` specs and training accept the same paths.
+    """
+    if model.endswith(".gguf"):
+        path = Path(model)
+        return str(path.parent), {"gguf_file": path.name}
+    return model, {}
+
+
+def adapter_base_model(model: str) -> str | None:
+    """The base model a PEFT adapter folder was trained on, or None when ``model`` is not one.
+
+    A LoRA adapter saved by the AdaORPO recipe is evaluated as ``hf:<folder>``: its base (a Hub id, a
+    folder or a ``.gguf`` file, as ``adapter_config.json`` records it) is loaded and the adapter applied.
+    """
+    config = Path(model) / ADAPTER_CONFIG
+    if not config.is_file():
+        return None
+    import json
+
+    try:
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError) as err:
+        raise RuntimeError(f"hf:{model}: unreadable {ADAPTER_CONFIG} ({err})") from None
+    if not isinstance(base, str) or not base:
+        raise RuntimeError(f"hf:{model}: {ADAPTER_CONFIG} names no base_model_name_or_path")
+    return base
 
 
 def default_device() -> str:
@@ -86,12 +133,14 @@ class HFBackend(Backend):
     # Loading ------------------------------------------------------------------------------------
 
     def _source(self) -> tuple[str, dict[str, Any]]:
-        source, extra = self.model_name, {}
-        if source.endswith(".gguf"):
-            # transformers reads GGUF from a folder plus a file name and dequantizes the weights.
-            path = Path(source)
-            source, extra = str(path.parent), {"gguf_file": path.name}
-        return source, extra
+        return hf_source(self.model_name)
+
+    def _tokenizer_source(self) -> tuple[str, dict[str, Any]]:
+        """An adapter folder's own tokenizer (it carries the template it was trained with), else the model's."""
+        adapter_base = adapter_base_model(self.model_name)
+        if adapter_base is not None and not (Path(self.model_name) / "tokenizer_config.json").is_file():
+            return hf_source(adapter_base)
+        return self._source()
 
     def load_tokenizer(self) -> None:
         """Load only the tokenizer (enough to render and count prompts, e.g. for ``--dry-run``)."""
@@ -99,10 +148,10 @@ class HFBackend(Backend):
             return
         from transformers import AutoTokenizer
 
-        source, extra = self._source()
+        source, extra = self._tokenizer_source()
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-        except OSError as err:
+        except (OSError, ValueError) as err:
             raise RuntimeError(f"{self.spec}: cannot load the model ({' '.join(str(err).split())[:300]})") from None
         tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
         if tokenizer.pad_token is None:
@@ -117,11 +166,16 @@ class HFBackend(Backend):
         from transformers import AutoModelForCausalLM
 
         self.load_tokenizer()
-        source, extra = self._source()
+        adapter_base = adapter_base_model(self.model_name)
+        source, extra = hf_source(adapter_base) if adapter_base is not None else self._source()
         dtype = getattr(torch, self.dtype_name) if self.dtype_name else default_dtype(self.device)
         try:
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
-        except OSError as err:
+            if adapter_base is not None:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, self.model_name)
+        except (OSError, ValueError) as err:
             raise RuntimeError(f"{self.spec}: cannot load the model ({' '.join(str(err).split())[:300]})") from None
         model.to(self.device).eval()
         self._model = model
@@ -133,8 +187,10 @@ class HFBackend(Backend):
 
     @property
     def has_chat_template(self) -> bool:
+        """Whether prompts go through the tokenizer's template (the library's plain one counts as none)."""
         self.load_tokenizer()
-        return bool(getattr(self._tokenizer, "chat_template", None))
+        template = getattr(self._tokenizer, "chat_template", None)
+        return bool(template) and template != PLAIN_CHAT_TEMPLATE
 
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text: the model's chat template, or the plain template for a base model."""
@@ -230,43 +286,62 @@ class HFBackend(Backend):
     # Likelihood verdicts ------------------------------------------------------------------------
 
     def choice_logprobs(self, prefixes: Sequence[str], choices: Sequence[str]) -> list[dict[str, float]]:
-        """log P(choice + ``]]`` | prefix) for every prefix and choice, summed over the choice's tokens."""
+        """log P(choice + ``]]`` | prefix) for every prefix and choice, summed over the choice's tokens.
+
+        The prefixes (prompt, analysis, ``[[``: hundreds of tokens) are run once, and only the few tokens
+        of each choice are run on top of their cached keys and values: a 1-5 score costs one pass over the
+        prompt, not five. Positions are counted from each row's first real token, so a left-padded row
+        scores exactly as it would alone.
+        """
         import torch
 
-        tokenizer = self._tokenizer
+        tokenizer, device = self._tokenizer, self.device
         add_bos = not self.has_chat_template
-        rows, spans = [], []
-        for prefix in prefixes:
-            prefix_ids = tokenizer(prefix, add_special_tokens=add_bos)["input_ids"]
-            for choice in choices:
-                choice_ids = tokenizer(choice + "]]", add_special_tokens=False)["input_ids"]
-                rows.append(prefix_ids + choice_ids)
-                spans.append(len(choice_ids))
-        width, keep = max(len(row) for row in rows), max(spans) + 1
-        pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows], device=self.device)
-        attention = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=self.device)
+        prefix_ids = [tokenizer(prefix, add_special_tokens=add_bos)["input_ids"] for prefix in prefixes]
+        choice_ids = [tokenizer(choice + "]]", add_special_tokens=False)["input_ids"] for choice in choices]
+        pad, width, k = tokenizer.pad_token_id, max(len(row) for row in prefix_ids), len(choices)
+        input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in prefix_ids], device=device)
+        mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in prefix_ids], device=device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            # Only the last positions matter (left padding aligns every choice at the right edge);
-            # full logits would be rows x width x vocabulary floats, gigabytes for a 262k vocabulary.
-            logits = self._model(input_ids=input_ids, attention_mask=attention, logits_to_keep=keep).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)  # position i predicts token width - keep + 1 + i
-        targets = input_ids[:, width - keep + 1 :]
-        token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        results: list[dict[str, float]] = []
-        for start in range(0, len(rows), len(choices)):
-            results.append(
-                {
-                    choice: float(token_logprobs[start + k, -spans[start + k] :].sum())
-                    for k, choice in enumerate(choices)
-                }
+            out = self._model(
+                input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
             )
+            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each choice's first token
+            span = max(len(ids) for ids in choice_ids) - 1  # tokens fed after the prefix
+            rest = None
+            if span > 0:
+                cache = out.past_key_values
+                cache.batch_repeat_interleave(k)  # row b * k + j: prefix b, choice j
+                feed = torch.tensor(
+                    [(ids[:-1] + [pad] * span)[:span] for _ in prefix_ids for ids in choice_ids], device=device
+                )
+                fed = torch.tensor(
+                    [([1] * (len(ids) - 1) + [0] * span)[:span] for _ in prefix_ids for ids in choice_ids],
+                    device=device,
+                )
+                rest = self._model(
+                    input_ids=feed,
+                    attention_mask=torch.cat([mask.repeat_interleave(k, dim=0), fed], dim=1),
+                    position_ids=positions[:, -1:].repeat_interleave(k, dim=0) + 1 + torch.arange(span, device=device),
+                    past_key_values=cache,
+                ).logits.float()
+                rest = torch.log_softmax(rest, dim=-1)  # position t predicts the choice's token t + 1
+        results: list[dict[str, float]] = []
+        for b in range(len(prefix_ids)):
+            row: dict[str, float] = {}
+            for j, (choice, ids) in enumerate(zip(choices, choice_ids, strict=True)):
+                total = float(first[b, ids[0]])
+                for t in range(1, len(ids)):
+                    total += float(rest[b * k + j, t - 1, ids[t]])
+                row[choice] = total
+            results.append(row)
         return results
 
     def choose(
         self, requests: Sequence[Request], sampling: SamplingConfig, choices: Sequence[str], on_done: OnDone
     ) -> None:
-        """Write an analysis, then pick the most probable of ``choices`` inside ``[[...]]``.
+        """Write an analysis (none if ``max_new_tokens`` is 0), then pick the likeliest of ``choices`` in ``[[...]]``.
 
         The reported text is the analysis (cut before any ``[[`` it wrote itself) followed by
         ``[[choice]]``, so the ordinary parser reads it; the log-probabilities go in ``extra``.
@@ -277,7 +352,11 @@ class HFBackend(Backend):
         with tqdm(total=len(requests), desc=self.progress or f"{self.spec} (likelihood)") as bar:
             for index, batch in enumerate(self._batches(requests)):
                 prompts = [prompt for _, prompt in batch]
-                analyses = self._safe_generate(prompts, sampling, sampling.seed + index)
+                if sampling.max_new_tokens > 0:
+                    analyses = self._safe_generate(prompts, sampling, sampling.seed + index)
+                else:  # no analysis: the verdict straight after the prompt (one pass, for slow machines)
+                    counts = [len(self._tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+                    analyses = [Completion("", prompt_tokens=n, completion_tokens=0) for n in counts]
                 ready = [(i, a) for i, a in enumerate(analyses) if a.ok]
                 texts = {i: a.text.split("[[")[0].rstrip() for i, a in ready}
                 prefixes = [prompts[i] + texts[i] + ("\n" if texts[i] else "") + "[[" for i, _ in ready]

@@ -18,7 +18,9 @@ from trustsim import defaults
 from trustsim.backends import SamplingConfig
 
 STAGES: tuple[str, ...] = ("generate", "judge", "score", "report")
-VERDICT_METHODS: tuple[str, ...] = ("parse", "likelihood")
+VERDICT_METHODS: tuple[str, ...] = ("parse", "likelihood", "calibrated")
+#: The methods that pick the verdict by probability (backends with ``supports_choice``; others parse).
+LIKELIHOOD_METHODS: tuple[str, ...] = ("likelihood", "calibrated")
 
 #: Judges are deterministic by default: temperature 0 and a fixed seed where the server takes one.
 JUDGE_SAMPLING = SamplingConfig(

@@ -15,9 +15,9 @@ from typing import Any
 
 from trustsim.backends import Backend, Request, SamplingConfig
 from trustsim.backends.cache import CachingBackend
-from trustsim.evaluation.config import EvalConfig
+from trustsim.evaluation.config import LIKELIHOOD_METHODS, EvalConfig
 from trustsim.evaluation.generate import response_requests
-from trustsim.evaluation.judge import awaiting_reminder, judgment_requests, templates_for
+from trustsim.evaluation.judge import awaiting_reminder, baseline_request, judgment_requests, templates_for
 from trustsim.evaluation.run import JUDGE_NAMESPACE, SUBJECT_NAMESPACE, backends_for, selected_instances
 from trustsim.evaluation.templates import VERDICT_CHOICES, judge_messages
 from trustsim.runs import JUDGMENTS, RESPONSES, RunDir
@@ -91,7 +91,7 @@ def plan(config: EvalConfig, stages: Sequence[str]) -> list[Planned]:
         for spec in dict.fromkeys(config.judges):
             judge = backends.get(spec, base_url, JUDGE_NAMESPACE)
             existing = judgment_requests(by_id, answered, judge.spec, config.score_self_report, judgments)
-            likelihood = config.verdict_method == "likelihood" and judge.supports_choice
+            likelihood = config.verdict_method in LIKELIHOOD_METHODS and judge.supports_choice
             hits: set = set()
             for template, choices in VERDICT_CHOICES.items():
                 group = [r for r in existing if r.key[3] == template]
@@ -110,6 +110,12 @@ def plan(config: EvalConfig, stages: Sequence[str]) -> list[Planned]:
                 key for key, record in judgments.items() if key[2] == judge.spec and key[0] in by_id
                 and awaiting_reminder(record)
             ]  # fmt: skip
+            if likelihood and config.verdict_method == "calibrated":  # one no-answer baseline per prompt, if not cached
+                baselines = [baseline_request(r, by_id) for r in send + future]
+                for template, choices in VERDICT_CHOICES.items():
+                    group = [r for r in baselines if r.key[3] == template]
+                    cached = _cached(judge, group, config.judge_sampling, list(choices))
+                    send += [r for r in group if r.key not in cached]
             wanted = sum(len(templates_for(r["question_type"], config.score_self_report)) for r in answered)
             tokens, exact = _tokens(judge, [r.messages for r in send + future])
             requests = len(send) + len(future) + len(reminders)

@@ -16,9 +16,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from trustsim.backends import Backend, Completion, Request, SamplingConfig
-from trustsim.evaluation.config import JUDGE_SAMPLING, VERDICT_METHODS
+from trustsim.evaluation.config import JUDGE_SAMPLING, LIKELIHOOD_METHODS, VERDICT_METHODS
 from trustsim.evaluation.stage import StageSummary, failure_record
-from trustsim.evaluation.templates import TEMPLATE_VERSION, VERDICT_CHOICES, judge_messages, reminder_messages
+from trustsim.evaluation.templates import (
+    BASELINE_RESPONSE,
+    TEMPLATE_VERSION,
+    VERDICT_CHOICES,
+    judge_messages,
+    reminder_messages,
+)
 from trustsim.evaluation.verdicts import parse_binary, parse_score
 from trustsim.records import RecordFile
 from trustsim.runs import RunDir, bind_dataset, open_section, record_usage
@@ -104,19 +110,81 @@ def judgment_record(
         record["requests"] -= 1
     if first is not None:
         record["first_raw"] = first.get("raw")
-    if "choice_logprobs" in completion.extra:
-        record["choice_logprobs"] = completion.extra["choice_logprobs"]
+    for field in ("choice_logprobs", "baseline_logprobs"):
+        if field in completion.extra:
+            record[field] = completion.extra[field]
     return record
 
 
-def _grade(judge: Backend, requests: Sequence[Request], sampling: SamplingConfig, likelihood: bool, on_done) -> None:
-    """Send ``requests`` to ``judge``; a likelihood judge is asked one template at a time."""
-    if not likelihood:
+def baseline_request(request: Request, instances: Mapping[str, Mapping[str, Any]]) -> Request:
+    """The same judge prompt with the answer replaced by :data:`BASELINE_RESPONSE`, for calibration."""
+    identifier, question_type, _, template = request.key
+    messages = judge_messages(template, instances[identifier], question_type, BASELINE_RESPONSE)
+    return Request(key=(*request.key, "baseline"), messages=messages)
+
+
+def calibrate(completion: Completion, baseline: Completion, choices: Sequence[str]) -> Completion:
+    """Re-pick a likelihood verdict by log P(choice | answer) - log P(choice | no answer).
+
+    A small base model says "Satisfied" (or "1") after almost any text: its prior over the verdict strings
+    swamps what it read. Subtracting its log-probabilities for the same prompt with no answer (contextual
+    calibration, Zhao et al. 2021) leaves how much *this answer* moves it. Both sets stay in the record.
+    """
+    if not baseline.ok:
+        return Completion(None, error=f"calibration baseline failed: {baseline.error}")
+    raw, prior = completion.extra["choice_logprobs"], baseline.extra["choice_logprobs"]
+    best = max(choices, key=lambda c: raw[c] - prior[c])
+    analysis = (completion.text or "").rsplit("[[", 1)[0].rstrip()
+    completion.text = f"{analysis}\n[[{best}]]".lstrip()
+    completion.prompt_tokens += baseline.prompt_tokens
+    completion.completion_tokens += baseline.completion_tokens
+    completion.extra = {**completion.extra, "baseline_logprobs": prior}
+    return completion
+
+
+def _grade(
+    judge: Backend,
+    requests: Sequence[Request],
+    sampling: SamplingConfig,
+    method: str,
+    on_done,
+    instances: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Send ``requests`` to ``judge``; a likelihood judge is asked one template at a time.
+
+    A ``calibrated`` judge first scores each prompt with no answer (one baseline per instance, question
+    and template; deterministic, so the request cache shares them across runs), then the answers.
+    """
+    if method == "parse":
         judge.generate(requests, sampling, on_done)
         return
     for template, choices in VERDICT_CHOICES.items():
         group = [r for r in requests if r.key[3] == template]
-        judge.choose(group, sampling, choices, on_done)
+        if method == "calibrated" and group:
+            _choose_calibrated(judge, group, sampling, choices, on_done, instances)
+        else:
+            judge.choose(group, sampling, choices, on_done)
+
+
+def _choose_calibrated(
+    judge: Backend,
+    group: Sequence[Request],
+    sampling: SamplingConfig,
+    choices: Sequence[str],
+    on_done,
+    instances: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """One template's requests: their no-answer baselines first, then the answers, each calibrated on arrival."""
+    baselines: dict[tuple, Completion] = {}
+
+    def keep(request: Request, completion: Completion) -> None:
+        baselines[request.key[:-1]] = completion
+
+    def done(request: Request, completion: Completion) -> None:
+        on_done(request, calibrate(completion, baselines[request.key], choices) if completion.ok else completion)
+
+    judge.choose([baseline_request(r, instances) for r in group], sampling, choices, keep)
+    judge.choose(group, sampling, choices, done)
 
 
 def awaiting_reminder(record: Mapping[str, Any]) -> bool:
@@ -144,10 +212,10 @@ def judge_answers(
     ``responses`` may be a list, or (for a ``concurrent_safe`` judge) an iterator that yields answers as
     they are written: each answer's requests are then sent as soon as it arrives (the pipelined stages).
     """
-    likelihood = verdict_method == "likelihood" and judge.supports_choice
-    if verdict_method == "likelihood" and not likelihood:
+    likelihood = verdict_method in LIKELIHOOD_METHODS and judge.supports_choice
+    if verdict_method in LIKELIHOOD_METHODS and not likelihood:
         logger.warning("%s cannot give token probabilities; its verdicts are parsed from its text", judge.spec)
-    method = "likelihood" if likelihood else "parse"
+    method = verdict_method if likelihood else "parse"
     seen: list[Mapping[str, Any]] = []
 
     def requests_for_answers() -> Iterator[Request]:
@@ -173,7 +241,7 @@ def judge_answers(
         summary.unparsable += not record["parsed"] and (first is not None or likelihood)
 
     judge.progress = f"judging with {judge.spec}"
-    _grade(judge, requests, sampling, likelihood, on_done)
+    _grade(judge, requests, sampling, method, on_done, instances)
     if likelihood:
         return
     by_key = {(r["id"], r["question_type"]): r for r in seen}

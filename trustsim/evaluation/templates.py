@@ -75,6 +75,10 @@ VERDICT_CHOICES: dict[str, tuple[str, ...]] = {
     "score": ("1", "2", "3", "4", "5"),
 }
 
+#: The answer a ``calibrated`` likelihood judge is shown for its baseline: no answer at all. Its verdict
+#: probabilities for this stand-in are subtracted from those for the real answer.
+BASELINE_RESPONSE = "N/A"
+
 #: Sent once, after the judge's own reply, when that reply held no parsable verdict. Asking the same
 #: prompt again would be pointless with a deterministic judge; a reminder of the format is not.
 FORMAT_REMINDER: dict[str, str] = {

@@ -487,20 +487,23 @@ class CardInputs:
     recipe_config: str | None = None
     #: Exception type of an evaluation that failed after training (its message may hold paths, so it stays out).
     eval_failure: str | None = None
+    #: The LoRA adapter was merged into the base weights (``--merge_adapter``): the folder is a full model.
+    merged: bool = False
 
 
 def build_model_card(inputs: CardInputs, template_path: str | os.PathLike[str] = TEMPLATE_PATH) -> ModelCard:
     """Fill the template; the text is scrubbed of secrets before the card object is made."""
     args = inputs.training_args
     adaptive = bool(getattr(args, "adaptive_lr", False))
-    is_adapter = inputs.peft_config is not None
+    trained_lora = inputs.peft_config is not None
+    is_adapter = trained_lora and not inputs.merged  # what the folder (and the repo) holds
     base = public_name(inputs.base_model)
     dataset = public_name(inputs.dataset)
     eval_dataset_id = _hub_id(inputs.eval_dataset) or "trustsim"
 
     tags = ["trl", "orpo", "trustsim", "role-play", "social-simulation"]
     tags.insert(2, "adaorpo" if adaptive else "orpo-without-ada")
-    if is_adapter:
+    if trained_lora:
         tags.append("qlora" if inputs.quantization_config is not None else "lora")
     card_data = ModelCardData(
         base_model=_hub_id(inputs.base_model),
@@ -525,6 +528,7 @@ def build_model_card(inputs: CardInputs, template_path: str | os.PathLike[str] =
         method="AdaORPO" if adaptive else "ORPO (adaptive rate off)",
         adaptive_lr=adaptive,
         is_adapter=is_adapter,
+        merged=trained_lora and inputs.merged,
         judges_text=", ".join(judges) if judges else "the run's judges",
         results_rows=rows,
         detail_columns=DETAIL_COLUMNS,

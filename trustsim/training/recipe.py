@@ -15,13 +15,15 @@ import json
 import logging
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from trustsim import defaults
+from trustsim.backends.hf_backend import PLAIN_CHAT_TEMPLATE, hf_source
+from trustsim.evaluation.config import VERDICT_METHODS
 from trustsim.hub import HubError
 from trustsim.paths import SHIPPED_DATASET
 from trustsim.runs import METRICS, RESPONSES, RunDir
@@ -36,6 +38,11 @@ from trustsim.training.model_card import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: ``--chat_template`` value naming the library's plain transcript template.
+PLAIN = "plain"
+#: Where ``--merge_adapter`` keeps the trained adapter (an ``_`` folder: never pushed).
+ADAPTER_FOLDER = "_adapter"
 
 #: Columns ORPO trains on; the score column is checked by the trainer itself.
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
@@ -89,7 +96,14 @@ class RecipeArguments:
     )
     eval_judge_verdict: str = field(
         default="parse",
-        metadata={"help": "parse the judge's verdict, or (hf: judges) likelihood.", "choices": ["parse", "likelihood"]},
+        metadata={
+            "help": "parse the judge's verdict, or (hf: judges) likelihood / calibrated likelihood.",
+            "choices": list(VERDICT_METHODS),
+        },
+    )
+    eval_judge_max_new_tokens: int = field(
+        default=defaults.JUDGE_MAX_NEW_TOKENS,
+        metadata={"help": "Judge reply length (0: a likelihood judge gives its verdict with no analysis)."},
     )
     eval_max_new_tokens: int = field(
         default=defaults.MAX_NEW_TOKENS, metadata={"help": "Answer length of the trained model."}
@@ -103,6 +117,21 @@ class RecipeArguments:
         metadata={
             "help": "Run directory of the base model evaluated on the same split (trustsim eval --config adaorpo "
             "--split test): its metrics.json is the card's 'before' row."
+        },
+    )
+    chat_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "Chat template for a base model without one: 'plain' (the User:/Assistant: transcript "
+            "trustsim's hf: backend gives base models, so the trained model is evaluated on the format it "
+            "learned) or a .jinja file. Saved with the tokenizer."
+        },
+    )
+    merge_adapter: bool = field(
+        default=False,
+        metadata={
+            "help": "Merge the LoRA adapter into the base weights after training: the output folder then holds "
+            "the merged model (evaluated and pushed), the adapter is kept in <output_dir>/_adapter."
         },
     )
 
@@ -163,6 +192,14 @@ def check_options(script_args: RecipeArguments, training_args: AdaORPOConfig, mo
         )
     if (model_args.load_in_4bit or model_args.load_in_8bit) and not model_args.use_peft:
         raise RecipeError("quantized base weights can only be trained through LoRA: add --use_peft true")
+    if script_args.merge_adapter and not model_args.use_peft:
+        raise RecipeError("--merge_adapter merges a LoRA adapter: add --use_peft true (or drop --merge_adapter)")
+    if script_args.merge_adapter and (model_args.load_in_4bit or model_args.load_in_8bit):
+        raise RecipeError(
+            "--merge_adapter cannot merge into quantized base weights; train in bf16/fp32 or push the adapter"
+        )
+    if script_args.chat_template not in (None, PLAIN) and not Path(script_args.chat_template).is_file():
+        raise RecipeError(f"--chat_template {script_args.chat_template}: not 'plain' and no such file")
     if script_args.max_prompt_length is not None and script_args.max_prompt_length < 1:
         raise RecipeError(f"--max_prompt_length must be at least 1, not {script_args.max_prompt_length}")
     if script_args.eval_judges:
@@ -239,7 +276,7 @@ def drop_long_prompts(data: Any, tokenizer: Any, max_prompt_length: int | None) 
 
 
 def load_model_and_tokenizer(
-    model_args: ModelConfig, training_args: AdaORPOConfig, quantization_config: Any
+    model_args: ModelConfig, training_args: AdaORPOConfig, quantization_config: Any, chat_template: str | None = None
 ) -> tuple[Any, Any]:
     """Model and tokenizer as ModelConfig describes them.
 
@@ -265,20 +302,28 @@ def load_model_and_tokenizer(
     if isinstance(training_args.model_init_kwargs, dict):
         kwargs.update(training_args.model_init_kwargs)
     training_args.model_init_kwargs = None  # the trainer refuses init kwargs together with a loaded model
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path, **{k: v for k, v in kwargs.items() if v is not None}
-    )
+    # A .gguf file is read from its folder plus its name (dequantized), like an hf: spec.
+    source, gguf = hf_source(model_args.model_name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(source, **gguf, **{k: v for k, v in kwargs.items() if v is not None})
+    if gguf:
+        # PEFT records this as the adapter's base_model_name_or_path: the file, so `hf:<adapter>` finds it.
+        model.name_or_path = model.config._name_or_path = model_args.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path,
+        source,
+        **gguf,
         revision=model_args.model_revision,
         trust_remote_code=training_args.trust_remote_code,
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if chat_template == PLAIN:
+        tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+    elif chat_template:
+        tokenizer.chat_template = Path(chat_template).read_text(encoding="utf-8")
     if not getattr(tokenizer, "chat_template", None):
         raise RecipeError(
             f"{public_name(model_args.model_name_or_path)} has no chat template, but the pairs are chat messages; "
-            "train an instruct/chat model (or give the tokenizer a chat template)"
+            "train an instruct/chat model, or pass --chat_template plain (or a .jinja file) for a base model"
         )
     return model, tokenizer
 
@@ -290,6 +335,7 @@ def evaluate(script_args: RecipeArguments, model_dir: str) -> dict[str, Any]:
     """The trained model on TRUSTSIM's adaorpo test split, through the same harness as ``trustsim eval``."""
     from trustsim.backends import SamplingConfig
     from trustsim.evaluation import EvalConfig, run_eval
+    from trustsim.evaluation.config import JUDGE_SAMPLING
 
     dataset = script_args.eval_dataset or (str(SHIPPED_DATASET) if SHIPPED_DATASET.is_dir() else None)
     config = EvalConfig(
@@ -301,6 +347,7 @@ def evaluate(script_args: RecipeArguments, model_dir: str) -> dict[str, Any]:
         split="test",
         limit=script_args.eval_limit,
         sampling=SamplingConfig(max_new_tokens=script_args.eval_max_new_tokens),
+        judge_sampling=replace(JUDGE_SAMPLING, max_new_tokens=script_args.eval_judge_max_new_tokens),
         verdict_method=script_args.eval_judge_verdict,
         backend_options={"batch_size": script_args.eval_batch_size, "concurrency": script_args.eval_concurrency},
         judge_base_url=script_args.eval_judge_base_url,
@@ -339,6 +386,44 @@ def push_model_folder(folder: str | Path, repo_id: str, revision: str | None = N
         ignore_patterns=PUSH_IGNORE_PATTERNS,
         create_repo=False,  # created before training, so a bad repo id fails in seconds, not after it
     )
+
+
+def merge_adapter(output_dir: str | Path, dtype: str | None = None) -> Path:
+    """Merge the LoRA adapter saved in ``output_dir`` into its base weights, in place; returns the adapter's new home.
+
+    The adapter files move to ``<output_dir>/_adapter`` first (an ``_`` folder is never pushed), then the base
+    named in ``adapter_config.json`` is loaded in ``dtype`` (a ``.gguf`` base dequantized), the adapter applied
+    and merged, and the full model saved in ``output_dir`` beside the tokenizer: ``hf:<output_dir>`` and the
+    Hub then see an ordinary model, and the evaluation measures exactly what is pushed.
+    """
+    import shutil
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from trustsim.backends.hf_backend import ADAPTER_CONFIG, adapter_base_model
+
+    folder = Path(output_dir)
+    base_name = adapter_base_model(str(folder))
+    if base_name is None:
+        raise RecipeError(f"--merge_adapter: {folder} holds no {ADAPTER_CONFIG}; nothing to merge")
+    adapter = folder / ADAPTER_FOLDER
+    if adapter.exists():
+        shutil.rmtree(adapter)
+    adapter.mkdir()
+    for path in list(folder.iterdir()):
+        if path.is_file() and path.name.startswith("adapter_"):
+            path.replace(adapter / path.name)
+    source, gguf = hf_source(base_name)
+    torch_dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
+    base = AutoModelForCausalLM.from_pretrained(source, **gguf, dtype=torch_dtype)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(folder))
+    logger.info("LoRA adapter merged into %s; the adapter is kept in %s", public_name(base_name), adapter)
+    del base, merged
+    _release_memory()
+    return adapter
 
 
 def _release_memory() -> None:
@@ -403,7 +488,9 @@ def train(plan: Plan) -> Trained:
     """Load the pairs, model and tokenizer, train (resuming if asked) and save, on every process."""
     script_args, training_args = plan.script_args, plan.training_args
     pairs = load_pairs(script_args)
-    model, tokenizer = load_model_and_tokenizer(plan.model_args, training_args, plan.quantization_config)
+    model, tokenizer = load_model_and_tokenizer(
+        plan.model_args, training_args, plan.quantization_config, script_args.chat_template
+    )
     pairs, dropped = drop_long_prompts(pairs, tokenizer, script_args.max_prompt_length)
     data_stats = {**pairs_statistics(pairs, training_args.score_column), "dropped_long_prompts": dropped}
 
@@ -431,6 +518,9 @@ def publish(plan: Plan, trained: Trained) -> Path:
     script_args, training_args, model_args = plan.script_args, plan.training_args, plan.model_args
     output_dir = training_args.output_dir
     logger.info("model saved to %s", output_dir)
+    merged = bool(script_args.merge_adapter and plan.peft_config is not None)
+    if merged:
+        merge_adapter(output_dir, model_args.dtype)
     after, eval_failure = None, None
     if script_args.eval_judges:
         try:
@@ -462,6 +552,7 @@ def publish(plan: Plan, trained: Trained) -> Path:
             eval_dataset=script_args.eval_dataset or "trustsim_dataset",
             recipe_config=plan.recipe_config,
             eval_failure=eval_failure,
+            merged=merged,
         )
     )
     card_path = save_model_card(card, output_dir)
