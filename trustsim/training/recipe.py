@@ -275,6 +275,20 @@ def drop_long_prompts(data: Any, tokenizer: Any, max_prompt_length: int | None) 
     return data.select(keep), dropped
 
 
+def dequantized(model: Any) -> Any:
+    """A model read from a GGUF file, unmarked as quantized: its weights already are ``dtype`` tensors.
+
+    transformers dequantizes GGUF weights on load but keeps a GGUF quantizer on the model, and the Trainer
+    refuses to train (and ``save_pretrained`` would record) a quantization method that does not train.
+    """
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
+
+
 def load_model_and_tokenizer(
     model_args: ModelConfig, training_args: AdaORPOConfig, quantization_config: Any, chat_template: str | None = None
 ) -> tuple[Any, Any]:
@@ -306,6 +320,7 @@ def load_model_and_tokenizer(
     source, gguf = hf_source(model_args.model_name_or_path)
     model = AutoModelForCausalLM.from_pretrained(source, **gguf, **{k: v for k, v in kwargs.items() if v is not None})
     if gguf:
+        dequantized(model)
         # PEFT records this as the adapter's base_model_name_or_path: the file, so `hf:<adapter>` finds it.
         model.name_or_path = model.config._name_or_path = model_args.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(
@@ -418,6 +433,8 @@ def merge_adapter(output_dir: str | Path, dtype: str | None = None) -> Path:
     source, gguf = hf_source(base_name)
     torch_dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
     base = AutoModelForCausalLM.from_pretrained(source, **gguf, dtype=torch_dtype)
+    if gguf:
+        dequantized(base)
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     merged.save_pretrained(str(folder))
     logger.info("LoRA adapter merged into %s; the adapter is kept in %s", public_name(base_name), adapter)
