@@ -53,14 +53,14 @@ def tiny(tmp_path_factory) -> Path:
     return build_tiny_lm(tmp_path_factory.mktemp("lm-eval") / "tiny")
 
 
-def _evaluate(tiny: Path, tasks: list[str], **options):
+def _evaluate(tiny: Path, tasks: list[str], metadata: dict | None = None, limit: int = LIMIT, **options):
     return lm_eval.simple_evaluate(
         model="hf",
         model_args=f"pretrained={tiny},dtype=float32",
         device="cpu",
         tasks=tasks,
-        task_manager=TaskManager(include_path=str(TASKS), include_defaults=False),
-        limit=LIMIT,
+        task_manager=TaskManager(include_path=str(TASKS), include_defaults=False, metadata=metadata),
+        limit=limit,
         log_samples=True,
         batch_size=8,
         **options,
@@ -116,6 +116,16 @@ def test_the_chat_variant_puts_the_character_in_the_system_turn(tiny):
         chat = list(subject_messages(instance, "self_report"))
         prompt = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         assert [tuple(a) for a in sample["arguments"]] == [(prompt, "Yes"), (prompt, "No")]
+
+
+def test_metadata_picks_another_split_of_the_dataset(tiny):
+    """``--metadata '{"trustsim_config": "adaorpo", "trustsim_split": "test"}'``: the AdaORPO test half."""
+    results = _evaluate(tiny, ["trustsim_self_report_law_and_jurisprudence"], limit=1,
+                        metadata={"trustsim_config": "adaorpo", "trustsim_split": "test"})  # fmt: skip
+    half = select_instances(load_instances(DEFAULT_DATASET_PATH, "adaorpo", "test"), ["law"])
+    assert results["n-samples"]["trustsim_self_report_law_and_jurisprudence"]["original"] == len(half)
+    assert len(half) < len(_instances("law"))
+    assert results["samples"]["trustsim_self_report_law_and_jurisprudence"][0]["doc"]["id"] == half[0]["id"]
 
 
 def test_the_readme_command_runs_from_the_repository_root(tiny, tmp_path):
