@@ -15,7 +15,7 @@ from trustsim.evaluation.config import EvalConfig, eval_config_from_flags
 
 PACKAGE = Path(trustsim.__file__).parent
 #: Stages from the bottom up: a module may import its own stage and the ones below, never one above.
-ORDER = ("dataset", "backends", "evaluation", "training", "cli", "__main__")
+ORDER = ("dataset", "backends", "evaluation", "training", "integrations", "cli", "__main__")
 SHARED = {
     *("schema", "records", "runs", "hub", "paths", "defaults", "formatting", "secrets", "_lazy"),
     *("testing", "adaorpo", "__init__"),
@@ -54,8 +54,9 @@ def test_no_module_imports_a_stage_above_its_own(path: Path) -> None:
 
 def test_the_public_api_is_lazy_and_complete() -> None:
     code = (
-        "import sys, trustsim; "
-        "heavy = [m for m in ('torch', 'transformers', 'trl', 'evaluate', 'matplotlib') if m in sys.modules]; "
+        "import sys, trustsim, trustsim.cli; "
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'evaluate', 'matplotlib', 'inspect_ai', 'lm_eval')"
+        " if m in sys.modules]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -44,6 +44,23 @@ def dataset_reference(path: str | Path, config: str, split: str, instances: Sequ
     }
 
 
+def choose_instances(
+    path: str | Path,
+    config: str,
+    split: str,
+    subjects: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The instances ``--subjects``/``--limit`` pick from a split, and the dataset reference of the whole split.
+
+    The one way an evaluation chooses its instances, whoever runs it (``trustsim eval``, the inspect_ai
+    task), so the same flags always pick the same instances. The reference (``run.json``'s ``dataset``)
+    fingerprints the whole split, not the selection, so a resumed run may widen its ``--limit``.
+    """
+    instances = load_instances(path, config, split)
+    return select_instances(instances, subjects, limit), dataset_reference(path, config, split, instances)
+
+
 def resolve_subject(text: str) -> Subject:
     """A subject by name, abbreviation, id prefix or slug, case-insensitively (``Psychology``, ``Psy.``, ``psy``)."""
     wanted = text.strip().lower().rstrip(".")

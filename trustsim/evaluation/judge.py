@@ -192,6 +192,17 @@ def awaiting_reminder(record: Mapping[str, Any]) -> bool:
     return not record.get("parsed", True) and record.get("attempts", 1) == 1 and record.get("method") == "parse"
 
 
+def reminder_request(key: tuple, instance: Mapping[str, Any], answer: str, first: Mapping[str, Any]) -> Request:
+    """The one format reminder for an unparsable first reply (``first``, its record), keyed like it.
+
+    The judge's chat is the same prompt, its own reply and the reminder: asking the same prompt again
+    would be pointless with a deterministic judge. Shared by this stage and the inspect_ai scorer.
+    """
+    _, question_type, _, template = key
+    messages = judge_messages(template, instance, question_type, answer)
+    return Request(key, reminder_messages(template, messages, first.get("raw") or ""))
+
+
 def judge_answers(
     judge: Backend,
     responses: Iterable[Mapping[str, Any]],
@@ -254,12 +265,10 @@ def judge_answers(
         return
     summary.retried += len(due)
     firsts = {tuple(r[f] for f in judgments.key_fields): r for r in due}
-    reminders = []
-    for key, record in firsts.items():
-        identifier, question_type, _, template = key
-        answer = by_key[(identifier, question_type)]["response"]
-        messages = judge_messages(template, instances[identifier], question_type, answer)
-        reminders.append(Request(key, reminder_messages(template, messages, record["raw"] or "")))
+    reminders = [
+        reminder_request(key, instances[key[0]], by_key[(key[0], key[1])]["response"], record)
+        for key, record in firsts.items()
+    ]
     judge.progress = f"re-asking {judge.spec} for the verdict format"
     judge.generate(reminders, sampling, lambda r, c: on_done(r, c, firsts[r.key]))
 

@@ -55,15 +55,13 @@ JUDGE_NAMESPACE = f"judge:{TEMPLATE_VERSION}"
 
 def selected_instances(config: EvalConfig, run: RunDir) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The selected instances and the dataset reference, defaulting to what the run recorded."""
-    from trustsim.evaluation.instances import dataset_reference, load_instances, select_instances
+    from trustsim.evaluation.instances import choose_instances
 
     recorded = run.manifest().get("dataset", {})
     path = config.dataset or recorded.get("path") or DEFAULT_DATASET_PATH
     name = config.dataset_config or recorded.get("config") or defaults.DATASET_CONFIG
     split = config.split or recorded.get("split") or defaults.DATASET_SPLIT
-    instances = load_instances(path, name, split)
-    reference = dataset_reference(path, name, split, instances)
-    return select_instances(instances, config.subjects, config.limit), reference
+    return choose_instances(path, name, split, config.subjects, config.limit)
 
 
 def run_eval(config: EvalConfig, stages: Sequence[str] = STAGES, echo=print) -> dict[str, Any] | None:
