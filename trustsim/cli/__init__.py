@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from trustsim import __version__
 from trustsim.cli.dataset import add_dataset_commands
 from trustsim.cli.evaluation import add_eval_commands
+from trustsim.cli.publish import add_publish_commands
 from trustsim.cli.training import add_training_commands
 from trustsim.records import WriteError
 from trustsim.secrets import redact
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dataset_commands(sub)
     add_eval_commands(sub)
+    add_publish_commands(sub)
     add_training_commands(sub)
     return parser
 
