@@ -33,3 +33,23 @@ def embedder():
     from trustsim.dataset.validate import minilm_embedder
 
     return minilm_embedder()
+
+
+@pytest.fixture(scope="session")
+def mock_run_source(tmp_path_factory) -> Path:
+    """One finished evaluation with offline mock backends (a model, two judges, six instances), made once."""
+    from trustsim.cli import main
+
+    run = tmp_path_factory.mktemp("mock-run") / "mock-run"
+    args = ["eval", "--model", "mock:subject", "--judge", "mock:judge-a", "--judge", "mock:judge-b",
+            "--limit", "6", "--no-cache", "--output", str(run)]  # fmt: skip
+    assert main(args) == 0
+    return run
+
+
+@pytest.fixture
+def mock_run(mock_run_source: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`mock_run_source` that a test may change."""
+    target = tmp_path / "runs" / "mock-run"
+    shutil.copytree(mock_run_source, target, ignore=shutil.ignore_patterns(".trustsim.lock"))
+    return target

@@ -175,3 +175,55 @@ def test_human_alignment_like_table_6():
     assert result["g"]["missing"] == 1
     assert result["h"]["n"] == 1 and result["h"]["alignment_rate"] == 0.0
     assert result["h"]["missing"] == 4
+
+
+def test_a_label_error_in_a_multi_line_csv_row_names_the_line_the_row_starts_on(tmp_path):
+    path = write(
+        tmp_path / "sheet.csv",
+        'id,question_type,label,answer\na,open_ended,yes,"two\nlines"\nb,open_ended,maybe,"three\nmore\nlines"\n',
+    )
+    with pytest.raises(ValueError, match=r"sheet.csv:4: field 'label' has 'maybe'"):
+        read_human_labels(path)
+
+
+def test_labels_for_items_outside_the_run_are_refused_when_the_run_is_known(tmp_path):
+    path = write(tmp_path / "labels.csv", "id,question_type,label\na,open_ended,yes\nb,self_report,no\n")
+    assert read_human_labels(path, known={("a", "open_ended"), ("b", "self_report")}) == {
+        ("a", "open_ended"): True,
+        ("b", "self_report"): False,
+    }
+    with pytest.raises(ValueError, match=r"labels.csv:3: field 'id' has 'b' \(self_report\), which is not in this run"):
+        read_human_labels(path, known={("a", "open_ended"), ("b", "open_ended")})
+
+
+@pytest.mark.parametrize(("agree", "n"), [(0, 5), (3, 4), (5, 5), (37, 50), (1, 1)])
+def test_the_agreement_interval_is_wilsons(agree, n):
+    from scipy.stats import binomtest
+
+    from trustsim.evaluation.agreement import wilson_interval
+
+    expected = binomtest(agree, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson_interval(agree, n) == pytest.approx([expected.low, expected.high])
+    assert wilson_interval(0, 0) is None
+
+
+def test_kappa_intervals_are_seeded_cover_the_estimate_and_come_with_every_comparison():
+    from trustsim.evaluation.agreement import kappa_interval
+
+    a = [True, True, False, True, False, False, True, True, False, True]
+    b = [True, False, False, True, False, True, True, True, False, True]
+    low, high = kappa_interval(a, b)
+    assert kappa_interval(a, b) == [low, high]  # seeded: the same interval every time
+    assert -1 <= low <= cohen_kappa(a, b) <= high <= 1
+    assert kappa_interval([True] * 3, [True] * 3) is None  # kappa itself undefined: no interval
+    judgments = [binary("a", f"x{i}", v) for i, v in enumerate(a)] + [binary("b", f"x{i}", v) for i, v in enumerate(b)]
+    [pair] = pairwise_agreement(judgments)
+    assert pair["cohen_kappa_ci"] == [low, high] and pair["raw_agreement_ci"][0] < 0.8 < pair["raw_agreement_ci"][1]
+    human = human_alignment(judgments, {(f"x{i}", "open_ended"): v for i, v in enumerate(b)})
+    assert human["a"]["cohen_kappa_ci"] == [low, high] and human["a"]["alignment_rate"] == 0.8
+
+
+def cohen_kappa(a: list[bool], b: list[bool]) -> float:
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(a, b))

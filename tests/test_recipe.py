@@ -667,6 +667,13 @@ def test_recipe_card_has_the_evaluation_the_baseline_and_no_secret(e2e: dict[str
         "inconsistency_rate": 100.0,
         "open_ended_mean_score": 2.0,
     }
+    results = yaml.safe_load((out / ".eval_results" / "trustsim.yaml").read_text())  # the Hub's format, same numbers
+    assert {r["dataset"]["task_id"]: r["value"] for r in results} == {
+        "adaorpo_self_report_satisfaction": 100.0,
+        "adaorpo_open_ended_satisfaction": 0.0,
+        "adaorpo_inconsistency": 100.0,
+        "adaorpo_open_ended_mean_score": 2.0,
+    }
     assert "1 pair left out because the prompt is longer than max_prompt_length = 480 tokens" in text
     assert "`hf:judge-favourite` (3)" in text and "| Training length | 3 optimizer steps" in text
     assert "recipes/configs/tiny-cpu.yaml" in text

@@ -11,6 +11,7 @@ from trustsim import __version__
 from trustsim.cli.dataset import add_dataset_commands
 from trustsim.cli.evaluation import add_eval_commands
 from trustsim.cli.integrations import add_integration_commands
+from trustsim.cli.publish import add_publish_commands
 from trustsim.cli.training import add_training_commands
 from trustsim.records import WriteError
 from trustsim.secrets import redact
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dataset_commands(sub)
     add_eval_commands(sub)
+    add_publish_commands(sub)
     add_training_commands(sub)
     add_integration_commands(sub)
     return parser

@@ -15,6 +15,7 @@ from pathlib import Path
 from trustsim import defaults
 from trustsim.dataset import DEFAULT_DATASET_PATH
 from trustsim.evaluation.config import STAGES, VERDICT_METHODS, EvalConfig, eval_config_from_flags
+from trustsim.evaluation.hub_results import RESULTS_DIR, RESULTS_FILE
 from trustsim.evaluation.run import describe, run_eval
 from trustsim.runs import FAILURES, RESPONSES, RunDir
 
@@ -187,8 +188,17 @@ def _report_command(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as locks:
         for run in runs:
             locks.enter_context(run.locked())
-        report = report_runs(runs, args.output, dataset=args.dataset, human_labels=args.human_labels)
+        report = report_runs(
+            runs, args.output, dataset=args.dataset, human_labels=args.human_labels, benchmark=args.benchmark_id
+        )
     print(f"report: {report}")
+    results = [args.output / RESULTS_DIR / RESULTS_FILE] if len(runs) == 1 else sorted(
+        (args.output / "eval_results").glob(f"*/{RESULTS_DIR}/{RESULTS_FILE}")
+    )  # fmt: skip
+    hint = "" if args.benchmark_id else "; --benchmark-id OWNER/NAME names the Hub repo of the dataset"
+    for path in results:
+        if path.is_file():
+            print(f"Hub results: {path} (upload to the model repo as {RESULTS_DIR}/{RESULTS_FILE}{hint})")
     return 0
 
 
@@ -216,4 +226,11 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", type=Path, required=True, help="folder for report.md and figures/")
     _add_scored_dataset(p)
     _add_human_labels(p)
+    p.add_argument(
+        "--benchmark-id",
+        default=None,
+        metavar="REPO_ID",
+        help="Hub id of the TRUSTSIM dataset repo the .eval_results files name (default: the run's dataset if it "
+        "is a Hub id, else 'trustsim')",
+    )
     p.set_defaults(func=_report_command)

@@ -25,17 +25,32 @@ BOOTSTRAP_SEED = 0
 N_BOOTSTRAP = 1000
 
 
+def open_failures(run: RunDir) -> list[dict[str, Any]]:
+    """The ``failures.jsonl`` records that still stand: the request has produced no record since.
+
+    A failed answer stands while there is no answer for its (id, question type); a failed judgment
+    while there is no judgment for its key, or the judgment is still waiting for its format reminder
+    (it is retried next run). Judge failures of an answer that no longer exists do not count.
+    """
+    responses, judgments, failures = run.records(RESPONSES), run.records(JUDGMENTS), run.records(FAILURES)
+    standing = []
+    for (stage, i, q, spec, template), record in failures.items():
+        if stage == "generate":
+            if (i, q) not in responses:
+                standing.append(record)
+        elif (i, q) in responses:
+            key = (i, q, spec, template)
+            if key not in judgments or awaiting_reminder(judgments[key]):
+                standing.append(record)
+    return standing
+
+
 def left_out(run: RunDir, judges: Sequence[str]) -> dict[str, Any]:
     """What the numbers do not include, and why: requests that failed, replies with no verdict."""
-    responses, judgments, failures = run.records(RESPONSES), run.records(JUDGMENTS), run.records(FAILURES)
-    failed_answers = sum(1 for (stage, i, q, _, _) in failures if stage == "generate" and (i, q) not in responses)
-    # A failed judgment is one with no record yet, or whose format reminder failed (it is retried next run).
-    failed_keys = {
-        (i, q, spec, template)
-        for (stage, i, q, spec, template) in failures
-        if stage == "judge" and (i, q) in responses
-        and ((i, q, spec, template) not in judgments or awaiting_reminder(judgments[(i, q, spec, template)]))
-    }  # fmt: skip
+    judgments = run.records(JUDGMENTS)
+    standing = open_failures(run)
+    failed_answers = sum(1 for record in standing if record["stage"] == "generate")
+    failed_keys = {(r["id"], r["question_type"], r["spec"], r["template"]) for r in standing if r["stage"] == "judge"}
     failed_judgments = len(failed_keys)
     unparsable = {judge: 0 for judge in judges}
     for key, record in judgments.items():
@@ -108,6 +123,7 @@ def score_run(run: RunDir, dataset: str | Path | None = None, human_labels: str 
 def scored_run(run: RunDir, dataset: str | Path | None, human_labels: str | Path | None) -> tuple[dict, list[dict]]:
     """``metrics.json`` (written) and the instance rows it was computed from."""
     from trustsim.evaluation.agreement import (
+        CI_METHOD,
         human_alignment,
         pairwise_agreement,
         read_human_labels,
@@ -134,7 +150,10 @@ def scored_run(run: RunDir, dataset: str | Path | None, human_labels: str | Path
     if len(judges) > 1:
         metrics["agreement"]["pairwise"] = pairwise_agreement(judgments)
     if human_labels is not None:
-        metrics["agreement"]["human"] = human_alignment(judgments, read_human_labels(Path(human_labels)))
+        answers = {(row["id"], row["question_type"]) for row in rows}
+        labels = read_human_labels(Path(human_labels), known=answers)
+        metrics["agreement"]["human"] = human_alignment(judgments, labels)
+    metrics["agreement"]["ci_method"] = CI_METHOD
     metrics["inputs_fingerprint"] = inputs_fingerprint(run, dataset, human_labels)
     names = {judge: display_name(judge) for judge in judges}
     metrics, rows = _renamed(metrics, names), _renamed(rows, names)

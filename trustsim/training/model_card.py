@@ -10,7 +10,9 @@ Two things a card must never carry are handled here, in one place, rather than t
   ``OPENAI_API_KEY`` (:func:`scrub_secrets`), the last line of defence should one ever reach a field.
 
 Results follow the paper's Table 3b (self-report and open-ended satisfaction in %, mean 1-5 score), with the
-trained model's numbers also written as Hub ``model-index`` metadata.
+trained model's numbers also written as Hub ``model-index`` metadata and, in the Hub's current format, as
+``.eval_results/trustsim.yaml`` beside the card (:func:`save_eval_results`); both take their numbers from
+:mod:`trustsim.evaluation.hub_results`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from trustsim.evaluation.hub_results import (
+    FALLBACK_BENCHMARK_ID,
+    metric_value,
+    result_entries,
+    result_notes,
+    write_results,
+)
+from trustsim.evaluation.hub_results import METRICS as RESULT_METRICS
 from trustsim.formatting import percent, score_text
 from trustsim.paths import MODEL_CARD_TEMPLATE
 from trustsim.records import write_atomic
@@ -46,6 +56,7 @@ __all__ = [
     "public_name",
     "public_spec",
     "results_rows",
+    "save_eval_results",
     "save_model_card",
     "scrub_secrets",
 ]
@@ -56,13 +67,9 @@ TEMPLATE_PATH = MODEL_CARD_TEMPLATE
 #: Where the results come from: the held-out half of TRUSTSIM (the paper's Appendix C 1:1 split).
 EVAL_CONFIG = "adaorpo"
 EVAL_SPLIT = "test"
-#: ``metrics.json`` key, model-index metric type, display name, whether it is a rate shown in %.
-METRICS: tuple[tuple[str, str, str, bool], ...] = (
-    ("self_report_satisfaction_rate", "self_report_satisfaction_rate", "Self-report satisfaction rate (%)", True),
-    ("open_ended_satisfaction_rate", "open_ended_satisfaction_rate", "Open-ended satisfaction rate (%)", True),
-    ("inconsistency_rate", "inconsistency_rate", "Inconsistency rate (%)", True),
-    ("open_ended_mean_score", "open_ended_mean_score", "Open-ended mean score (1-5)", False),
-)
+#: ``metrics.json`` key, model-index metric type, display name, whether it is a rate shown in %
+#: (the same numbers as the ``.eval_results`` tasks: one list, in ``trustsim.evaluation.hub_results``).
+METRICS: tuple[tuple[str, str, str, bool], ...] = tuple((key, key, name, rate) for key, name, rate in RESULT_METRICS)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -344,8 +351,8 @@ def _result_notes(
 def eval_results(after: Mapping[str, Any], dataset_id: str) -> list[EvalResult]:
     """The trained model's TRUSTSIM numbers as model-index entries (rates in %, score on 1-5), missing ones left out."""
     results = []
-    for key, metric_type, name, is_rate in METRICS:
-        value = after.get(key)
+    for key, metric_type, name, _ in METRICS:
+        value = metric_value(after, key)
         if value is None:
             continue
         results.append(
@@ -358,7 +365,7 @@ def eval_results(after: Mapping[str, Any], dataset_id: str) -> list[EvalResult]:
                 dataset_split=EVAL_SPLIT,
                 metric_type=metric_type,
                 metric_name=name,
-                metric_value=round(100 * value, 2) if is_rate else round(value, 2),
+                metric_value=value,
             )
         )
     return results
@@ -499,7 +506,7 @@ def build_model_card(inputs: CardInputs, template_path: str | os.PathLike[str] =
     is_adapter = trained_lora and not inputs.merged  # what the folder (and the repo) holds
     base = public_name(inputs.base_model)
     dataset = public_name(inputs.dataset)
-    eval_dataset_id = _hub_id(inputs.eval_dataset) or "trustsim"
+    eval_dataset_id = _hub_id(inputs.eval_dataset) or FALLBACK_BENCHMARK_ID
 
     tags = ["trl", "orpo", "trustsim", "role-play", "social-simulation"]
     tags.insert(2, "adaorpo" if adaptive else "orpo-without-ada")
@@ -560,3 +567,18 @@ def save_model_card(card: ModelCard, folder: str | os.PathLike[str]) -> Path:
     path = Path(folder) / "README.md"
     write_atomic(path, scrub_secrets(str(card)))
     return path
+
+
+def save_eval_results(
+    folder: str | os.PathLike[str], after: Mapping[str, Any], eval_dataset: str | None, judges: Sequence[str] = ()
+) -> Path:
+    """Write the trained model's ``.eval_results/trustsim.yaml`` into ``folder``, so it is pushed with the model.
+
+    The same numbers as the card's ``model-index`` (TRUSTSIM ``adaorpo``/``test``, rates in %), in the
+    format the Hub now aggregates into the benchmark's leaderboard; the benchmark is the evaluation
+    dataset's Hub id, else the same fallback name the ``model-index`` uses.
+    """
+    dataset_id = _hub_id(eval_dataset) or FALLBACK_BENCHMARK_ID
+    names = [public_spec(j) for j in (judges or after.get("judges") or [])]
+    notes = result_notes(after, names)
+    return write_results(folder, result_entries(after, dataset_id, EVAL_CONFIG, EVAL_SPLIT, notes=notes))

@@ -33,6 +33,7 @@ from trustsim.training.model_card import (
     build_model_card,
     pairs_statistics,
     public_name,
+    save_eval_results,
     save_model_card,
     scrub_secrets,
 )
@@ -573,6 +574,8 @@ def publish(plan: Plan, trained: Trained) -> Path:
         )
     )
     card_path = save_model_card(card, output_dir)
+    if after is not None:  # the Hub's .eval_results format beside the card's model-index, pushed with the model
+        save_eval_results(output_dir, after, script_args.eval_dataset, script_args.eval_judges or [])
     logger.info("model card written to %s", card_path)
     if eval_failure:
         raise RecipeError(

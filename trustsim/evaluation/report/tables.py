@@ -137,8 +137,12 @@ def per_judge_table(runs: Sequence[RunSummary]) -> list[str]:
 
 
 def _kappa(entry: Mapping[str, Any]) -> str:
+    """Kappa with two decimals and its interval when there is one; why it is missing otherwise."""
     value = entry.get("cohen_kappa")
     if is_number(value):
+        ci = entry.get("cohen_kappa_ci")
+        if isinstance(ci, Sequence) and len(ci) == 2 and all(is_number(x) for x in ci):
+            return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
         return f"{value:.2f}"
     return f"{MISSING} ({entry['kappa_note']})" if entry.get("kappa_note") else MISSING
 
@@ -155,7 +159,7 @@ def agreement_tables(runs: Sequence[RunSummary]) -> list[str]:
                     entry["judge_a"],
                     entry["judge_b"],
                     entry.get("n", MISSING),
-                    percent(entry.get("raw_agreement")),
+                    percent_ci(entry.get("raw_agreement"), entry.get("raw_agreement_ci")),
                     _kappa(entry),
                 ]
             )
@@ -178,7 +182,7 @@ def agreement_tables(runs: Sequence[RunSummary]) -> list[str]:
                     run.name,
                     judge,
                     entry.get("n", MISSING),
-                    percent(entry.get("alignment_rate")),
+                    percent_ci(entry.get("alignment_rate"), entry.get("alignment_rate_ci")),
                     _kappa(entry),
                     entry.get("missing", MISSING),
                 ]
@@ -204,6 +208,11 @@ def agreement_tables(runs: Sequence[RunSummary]) -> list[str]:
         lines.append("")
     if human:
         lines += ["### With human labels (paper Table 6)", ""]
+        lines += [
+            "n: labelled answers the judge gave a verdict. `[low, high]`: 95% intervals, Wilson for the",
+            "alignment rate, a seeded bootstrap over the labelled answers for kappa.",
+            "",
+        ]
         header = ["Model", "Judge", "n", "Alignment (%)", "Cohen's κ", "Labelled but no verdict"]
         lines += markdown_table(header, human, 2)
         lines.append("")
