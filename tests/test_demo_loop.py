@@ -44,7 +44,8 @@ def test_the_demo_loop_trains_an_adapter_and_writes_a_before_after_card(tmp_path
     model = out / "model"
     adapter = json.loads((model / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"].endswith(".gguf")
-    assert set(adapter["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    projections = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert set(adapter["target_modules"]) == projections
     after = json.loads((out / "runs" / "test-trained" / "metrics.json").read_text())
     before = json.loads((out / "runs" / "test-base" / "metrics.json").read_text())
     assert after["n"] == before["n"] == 3 and after["failed_requests"] == 0
@@ -62,5 +63,6 @@ def test_the_demo_loop_trains_an_adapter_and_writes_a_before_after_card(tmp_path
     card = (model / "README.md").read_text()
     rows = [line for line in card.splitlines() if line.startswith("| ") and "%" in line]
     assert len(rows) >= 2 and "gemma-3-270m-q4_k_m" in rows[0]
+    assert "These numbers mean nothing." in card.split("## Results on TRUSTSIM")[1].split("|")[0]
     assert str(tmp_path) not in card and "/root/" not in card
     assert "adaptive_lr_factor per step: 1:" in done.stdout

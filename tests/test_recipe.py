@@ -337,6 +337,14 @@ def test_card_without_ada_is_labelled_like_the_paper_and_a_leaked_secret_is_reda
     assert "orpo-without-ada" in ModelCard(text).data.tags
 
 
+def test_a_card_note_sits_above_the_results_and_no_note_leaves_no_trace(tmp_path: Path) -> None:
+    note = "A demo run: these numbers mean nothing."
+    with_note = str(build_model_card(_card_inputs(tmp_path, note=note)))
+    results = with_note.split("## Results on TRUSTSIM")[1]
+    assert results.index(f"> **{note}**") < results.index("| Model |")
+    assert "> **" not in str(build_model_card(_card_inputs(tmp_path)))
+
+
 def test_public_name_keeps_hub_ids_and_reduces_paths(tmp_path: Path) -> None:
     assert public_name("meta-llama/Llama-3.1-8B-Instruct") == "meta-llama/Llama-3.1-8B-Instruct"
     assert public_name(str(tmp_path / "pairs-llama")) == "pairs-llama"
@@ -561,29 +569,33 @@ def test_a_base_model_trains_on_the_plain_template_and_is_evaluated_on_it_as_an_
     assert isinstance(backend._model, PeftModel) and done["c"].ok
 
 
-def test_report_to_trackio_logs_every_step_offline(
-    recipe: ModuleType, tiny_model: Path, pairs_dir: Path, tmp_path: Path, monkeypatch
-) -> None:
+def test_report_to_trackio_logs_every_step_offline(tiny_model: Path, pairs_dir: Path, tmp_path: Path) -> None:
+    """``--report_to trackio`` as a user runs it: local files under $TRACKIO_DIR, nothing sent anywhere."""
     import importlib.util
 
     if importlib.util.find_spec("trackio") is None:
         pytest.skip("needs the track extra: pip install -e '.[track]'")
-    # Before trackio is first imported: it reads its folder once, at import.
-    monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))
-    assert "trackio" not in sys.modules, "trackio was imported before this test could point it at tmp_path"
+    # In subprocesses: trackio reads $TRACKIO_DIR once, at import, and TRL imports it as soon as it is installed.
+    env = {**os.environ, "TRACKIO_DIR": str(tmp_path / "trackio"), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     out = tmp_path / "tracked"
-    extra = ("--max_steps", "2", "--report_to", "trackio", "--project", "trustsim-test", "--run_name", "tiny-run")
-    assert recipe.main(_tiny_argv(tiny_model, pairs_dir, out, *extra)) == 0
-    from trackio.sqlite_storage import SQLiteStorage
-
-    assert "tiny-run" in SQLiteStorage.get_runs("trustsim-test")
-    logs = [entry for entry in SQLiteStorage.get_logs("trustsim-test", "tiny-run") if "train/loss" in entry]
+    extra = ["--max_steps", "2", "--report_to", "trackio", "--project", "trustsim-test", "--run_name", "tiny-run"]
+    command = [sys.executable, str(RECIPE), *_tiny_argv(tiny_model, pairs_dir, out, *extra)]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    read = (
+        "import json; from trackio.sqlite_storage import SQLiteStorage as S; "
+        "print(json.dumps([S.get_runs('trustsim-test'), S.get_logs('trustsim-test', 'tiny-run')]))"
+    )
+    runs, logs = json.loads(
+        subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, check=True).stdout
+    )
+    assert runs == ["tiny-run"] and list((tmp_path / "trackio").glob("*.db"))
+    logs = [entry for entry in logs if "train/loss" in entry]
     assert [entry["train/global_step"] for entry in logs] == [1, 2]
     # The factor trackio shows is the one the trainer applied (trainer_state.json), step for step.
     applied = [e["adaptive_lr_factor"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"]
                if "loss" in e]  # fmt: skip
     assert [entry["train/adaptive_lr_factor"] for entry in logs] == pytest.approx(applied)
-    assert list((tmp_path / "trackio").glob("*.db"))  # logged on disk, nothing sent anywhere
 
 
 # End to end, as a user launches it -------------------------------------------------------------------------

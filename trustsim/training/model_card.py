@@ -496,6 +496,8 @@ class CardInputs:
     eval_failure: str | None = None
     #: The LoRA adapter was merged into the base weights (``--merge_adapter``): the folder is a full model.
     merged: bool = False
+    #: A sentence shown above the results (``--card_note``), e.g. that a demo's numbers mean nothing.
+    note: str | None = None
 
 
 def build_model_card(inputs: CardInputs, template_path: str | os.PathLike[str] = TEMPLATE_PATH) -> ModelCard:
@@ -536,6 +538,7 @@ def build_model_card(inputs: CardInputs, template_path: str | os.PathLike[str] =
         adaptive_lr=adaptive,
         is_adapter=is_adapter,
         merged=trained_lora and inputs.merged,
+        card_note=inputs.note,
         judges_text=", ".join(judges) if judges else "the run's judges",
         results_rows=rows,
         detail_columns=DETAIL_COLUMNS,

@@ -128,6 +128,10 @@ class RecipeArguments:
             "learned) or a .jinja file. Saved with the tokenizer."
         },
     )
+    card_note: str | None = field(
+        default=None,
+        metadata={"help": "A sentence in bold above the card's results (e.g.: a demo's numbers mean nothing)."},
+    )
     merge_adapter: bool = field(
         default=False,
         metadata={
@@ -571,6 +575,7 @@ def publish(plan: Plan, trained: Trained) -> Path:
             recipe_config=plan.recipe_config,
             eval_failure=eval_failure,
             merged=merged,
+            note=script_args.card_note,
         )
     )
     card_path = save_model_card(card, output_dir)
