@@ -61,8 +61,8 @@ def test_the_demo_loop_trains_an_adapter_and_writes_a_before_after_card(tmp_path
 
     # The card: before and after rows, the meaningless-numbers warning's source, no local path.
     card = (model / "README.md").read_text()
-    rows = [line for line in card.splitlines() if line.startswith("| ") and "%" in line]
-    assert len(rows) >= 2 and "gemma-3-270m-q4_k_m" in rows[0]
+    rows = [line for line in card.splitlines() if line.startswith("| gemma-3-270m-q4_k_m.gguf (")]
+    assert any("(base) |" in row for row in rows) and any("(AdaORPO) |" in row for row in rows), rows
     assert "These numbers mean nothing." in card.split("## Results on TRUSTSIM")[1].split("|")[0]
     assert str(tmp_path) not in card and "/root/" not in card
     assert "adaptive_lr_factor per step: 1:" in done.stdout
